@@ -1,0 +1,297 @@
+"""The log in SQL: the serialised, batched writer and the O(log n) reads of proofs.
+
+One writer at a time: a write transaction takes the database's writer lock, reads the tree
+size and its frontier (the O(log n) complete subtrees on its right edge), appends entries,
+and at commit stores their leaves and every tree node they complete. Readers never wait.
+"""
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+import json
+
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from ledger import merkle
+from ledger.checkpoint import Checkpoint
+from ledger.database import WRITE_OPTION, take_writer_lock
+from ledger.entry import LEDGER_ACTOR, Entry, SignedCommand, format_time, parse_time
+from ledger.logkeys import GENESIS_OP, KEY_ADD_OP, KEY_RETIRE_OP, Keyring, active_keys, apply_log_op
+from ledger.models import LogEntry, StoredCheckpoint, TreeNode, node_id
+from ledger.note import sign_note
+
+
+class LogError(ValueError):
+    """A request the log cannot answer (a seq or size outside the tree, a duplicate command…)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    seq: int
+    leaf: bytes
+    leaf_hash: bytes
+
+    @property
+    def entry(self) -> dict:
+        return json.loads(self.leaf)
+
+
+class LogWriter:
+    """The open write transaction. Use :meth:`savepoint` around each command of a batch so a
+    refused command leaves neither entries nor projection rows behind."""
+
+    def __init__(self, *, store: "LogStore", session: Session):
+        self.store = store
+        self.session = session
+        self.start = store._size(session)
+        self._frontier = self._read_frontier()
+        self._last_time = self._read_last_time()
+        self.pending: list[Entry] = []
+        self._pending_ids: dict[tuple[str, str], Entry] = {}
+
+    @property
+    def size(self) -> int:
+        return self.start + len(self.pending)
+
+    def _read_frontier(self) -> list[tuple[merkle.Node, bytes]]:
+        nodes = merkle.complete_subtrees(0, self.start)
+        stored = self.store._read_nodes(self.session, nodes)
+        return [(node, stored[node]) for node in nodes]
+
+    def _read_last_time(self) -> str | None:
+        if self.start == 0:
+            return None
+        leaf = self.session.exec(select(LogEntry.leaf).where(LogEntry.seq == self.start - 1)).scalar_one()
+        return json.loads(leaf)["time"]
+
+    def _next_time(self) -> str:
+        """Now, but never earlier than the previous entry: entry times never go backwards."""
+        now = format_time(datetime.now(UTC))
+        last = self.pending[-1].time if self.pending else self._last_time
+        return now if last is None or parse_time(now) >= parse_time(last) else last
+
+    def find(self, actor: str, command_id: str) -> Entry | StoredEntry | None:
+        """The entry of an actor's command id, pending in this transaction or stored."""
+        if (actor, command_id) in self._pending_ids:
+            return self._pending_ids[(actor, command_id)]
+        return self.store._find(self.session, actor, command_id)
+
+    def append(self, signed: SignedCommand) -> Entry:
+        """Append a signed command as the next entry. The caller has checked it."""
+        key = (signed.actor, signed.id)
+        if self.find(*key) is not None:
+            raise LogError(f"command {signed.id!r} of {signed.actor!r} is already in the log")
+        entry = Entry.create(seq=self.size, time=self._next_time(), signed=signed)
+        self.pending.append(entry)
+        self._pending_ids[key] = entry
+        return entry
+
+    def append_ledger(self, command_id: str, ops: list[dict]) -> Entry:
+        """Append a command of the ledger itself, signed with the newest active log key."""
+        signer = self.store.ledger_signer(self.session)
+        command = {"id": command_id, "actor": LEDGER_ACTOR, "ops": ops}
+        entry = self.append(SignedCommand.sign(command, signer))
+        for op in ops:
+            if op["op"] in (GENESIS_OP, KEY_ADD_OP, KEY_RETIRE_OP):
+                apply_log_op(self.session, entry, op)
+        return entry
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Everything inside succeeds together or is undone together, entries included."""
+        mark = len(self.pending)
+        nested = self.session.begin_nested()
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            for entry in self.pending[mark:]:
+                del self._pending_ids[(entry.actor, entry.command["id"])]
+            del self.pending[mark:]
+            raise
+        nested.commit()
+
+    def flush(self) -> None:
+        """Store the pending entries and the tree nodes they complete."""
+        if not self.pending:
+            return
+        connection = self.session.connection()
+        connection.execute(insert(LogEntry.__table__), [
+            {"seq": e.seq, "actor": e.actor, "command_id": e.command["id"], "leaf": e.leaf}
+            for e in self.pending])
+        created, self._frontier = merkle.extend(
+            self._frontier, ((e.seq, e.leaf_hash) for e in self.pending))
+        connection.execute(insert(TreeNode.__table__), [
+            {"id": node_id(*node), "hash": digest} for node, digest in created])
+        self._last_time = self.pending[-1].time
+        self.start += len(self.pending)
+        self.pending.clear()
+        self._pending_ids.clear()
+
+
+class LogStore:
+    def __init__(self, *, engine: Engine, keyring: Keyring):
+        self.engine = engine
+        self.keyring = keyring
+
+    @property
+    def origin(self) -> str:
+        return self.keyring.origin
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self) -> Iterator[LogWriter]:
+        """A serialised write transaction: commits everything appended, or nothing."""
+        with self.engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                take_writer_lock(connection)
+                with Session(bind=connection) as session:
+                    writer = LogWriter(store=self, session=session)
+                    yield writer
+                    writer.flush()
+                    session.flush()
+
+    def initialise(self) -> Entry | None:
+        """Append the genesis entry with a new log key, unless the log has begun already."""
+        with self.writer() as writer:
+            if writer.size:
+                return None
+            key = self.keyring.generate()
+            entry = writer.append(SignedCommand.sign(
+                {"id": "genesis", "actor": LEDGER_ACTOR,
+                 "ops": [{"op": GENESIS_OP, "origin": self.origin, "key": str(key.verifier)}]}, key))
+            apply_log_op(writer.session, entry, entry.command["ops"][0])
+            return entry
+
+    def rotate_key(self) -> Entry:
+        """Add a new log key, vouched for by the current one. Both sign until one is retired."""
+        key = self.keyring.generate()
+        with self.writer() as writer:
+            return writer.append_ledger(f"log-key-add:{key.verifier.hash.hex()}",
+                                        [{"op": KEY_ADD_OP, "key": str(key.verifier)}])
+
+    def retire_key(self, verifier: str) -> Entry:
+        with self.writer() as writer:
+            return writer.append_ledger(f"log-key-retire:{verifier}",
+                                        [{"op": KEY_RETIRE_OP, "key": verifier}])
+
+    def ledger_signer(self, session: Session):
+        keys = active_keys(session)
+        if not keys:
+            raise LogError("the log has no active key: run `ecoledger init`")
+        return self.keyring.signing_keys([keys[-1].verifier])[0]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        with Session(self.engine) as session:
+            yield session
+
+    @staticmethod
+    def _size(session: Session) -> int:
+        last = session.exec(select(func.max(LogEntry.seq))).scalar_one()
+        return 0 if last is None else last + 1
+
+    @staticmethod
+    def _find(session: Session, actor: str, command_id: str) -> StoredEntry | None:
+        row = session.exec(select(LogEntry.seq).where(
+            LogEntry.actor == actor, LogEntry.command_id == command_id)).scalar_one_or_none()
+        return None if row is None else LogStore._entries(session, row, 1)[0]
+
+    @staticmethod
+    def _read_nodes(session: Session, nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
+        wanted = {node_id(*node): node for node in nodes}
+        if not wanted:
+            return {}
+        rows = session.exec(select(TreeNode.id, TreeNode.hash).where(TreeNode.id.in_(wanted))).all()
+        found = {wanted[row.id]: bytes(row.hash) for row in rows}
+        if len(found) != len(wanted):
+            missing = sorted(set(wanted.values()) - set(found))
+            raise LogError(f"the stored tree is missing nodes {missing[:5]}")
+        return found
+
+    @staticmethod
+    def _entries(session: Session, start: int, limit: int) -> list[StoredEntry]:
+        rows = session.exec(
+            select(LogEntry.seq, LogEntry.leaf, TreeNode.hash)
+            .join(TreeNode, TreeNode.id == LogEntry.seq)
+            .where(LogEntry.seq >= start, LogEntry.seq < start + limit)
+            .order_by(LogEntry.seq)).all()
+        return [StoredEntry(seq=r.seq, leaf=bytes(r.leaf), leaf_hash=bytes(r.hash)) for r in rows]
+
+    def size(self) -> int:
+        with self.reader() as session:
+            return self._size(session)
+
+    def entries(self, start: int, limit: int) -> list[StoredEntry]:
+        with self.reader() as session:
+            return self._entries(session, start, limit)
+
+    def entry(self, seq: int) -> StoredEntry:
+        found = self.entries(seq, 1)
+        if not found:
+            raise LogError(f"there is no entry {seq}")
+        return found[0]
+
+    def _reader_for(self, session: Session) -> merkle.NodeReader:
+        return lambda nodes: self._read_nodes(session, nodes)
+
+    def root(self, size: int) -> bytes:
+        with self.reader() as session:
+            self._check_size(session, size)
+            return merkle.root(size, self._reader_for(session))
+
+    def _check_size(self, session: Session, size: int) -> int:
+        current = self._size(session)
+        if size > current:
+            raise LogError(f"tree size {size} is beyond the log's size {current}")
+        return current
+
+    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
+        with self.reader() as session:
+            self._check_size(session, size)
+            if not 0 <= seq < size:
+                raise LogError(f"seq {seq} is not in the tree of size {size}")
+            return merkle.inclusion_proof(seq, size, self._reader_for(session))
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        with self.reader() as session:
+            self._check_size(session, second)
+            if not 0 < first <= second:
+                raise LogError(f"no consistency proof from size {first} to size {second}: "
+                               "the first size must be at least 1 and at most the second")
+            return merkle.consistency_proof(first, second, self._reader_for(session))
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def checkpoint(self) -> str:
+        """The signed checkpoint of the current tree, stored the first time it is served."""
+        with self.reader() as session:
+            size = self._size(session)
+            stored = session.get(StoredCheckpoint, size)
+            if stored is not None:
+                return stored.note
+            body = Checkpoint(origin=self.origin, size=size,
+                              root=merkle.root(size, self._reader_for(session))).body()
+            signers = self.keyring.signing_keys(k.verifier for k in active_keys(session))
+            note = sign_note(body, signers)
+        with Session(self.engine) as session:
+            session.add(StoredCheckpoint(size=size, note=note, created_at=datetime.now(UTC)))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return session.get(StoredCheckpoint, size).note
+        return note
+
+    def checkpoints(self, start_size: int = 0, limit: int = 1000) -> list[StoredCheckpoint]:
+        with self.reader() as session:
+            rows = session.exec(select(StoredCheckpoint).where(StoredCheckpoint.size >= start_size)
+                                .order_by(StoredCheckpoint.size).limit(limit))
+            return list(rows.scalars())
