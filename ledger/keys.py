@@ -52,7 +52,7 @@ class VerifierKey:
         """Parse a verifier key string; raises VerificationError if it is malformed."""
         if not isinstance(text, str):
             raise VerificationError("a verifier key must be a string")
-        parts = text.split("+")
+        parts = text.split("+", 2)  # the base64 key may itself contain "+"
         if len(parts) != 3:
             raise VerificationError(f"malformed verifier key {text!r}: expected name+hash+key")
         name, hash_hex, encoded = parts

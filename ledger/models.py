@@ -3,7 +3,7 @@ refuses UPDATE and DELETE on them (see the migrations)."""
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -38,7 +38,7 @@ class StoredCheckpoint(SQLModel, table=True):
     __tablename__ = "log_checkpoints"
 
     size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    note: str
+    note: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 

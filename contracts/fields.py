@@ -1,0 +1,33 @@
+"""marshmallow fields shared by the operations' schemas. Unknown fields are refused everywhere."""
+
+import re
+
+from marshmallow import RAISE, Schema, fields, validate
+
+PROVINCE = re.compile(r"[A-Z]{2}")
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+class OpSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    op = fields.String(required=True)
+
+
+def province(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Regexp(PROVINCE, error="a province is two capital letters"), **kwargs)
+
+
+def text(max_length: int = 200, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+def ref(**kwargs) -> fields.String:
+    """An id of an account, asset, hold or trade: checked against the ledger by the handler."""
+    return fields.String(validate=validate.Length(min=1, max=120), **kwargs)
+
+
+def decimal_string(**kwargs) -> fields.String:
+    """A quantity or price as a decimal string; parsed with the instrument's decimals later."""
+    return fields.String(validate=validate.Length(min=1, max=40), **kwargs)
