@@ -23,6 +23,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_REDOC_PATH="/docs",
         OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
         JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
     )
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -30,8 +31,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     storage.init_app(app)
     cli.init_app(app)
 
-    from api import log
+    from api import commands, log
 
     api = LedgerApi(app)
     api.register_blueprint(log.blp)
+    api.register_blueprint(commands.blp)
     return app

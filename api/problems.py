@@ -52,11 +52,19 @@ class ProblemSchema(Schema):
     errors = fields.Dict(metadata={"description": "field-by-field validation messages"})
 
 
-def problem_response(status: int, code: str, detail: str, **extra: Any) -> Response:
-    body = {"type": f"urn:ecoledger:problem:{code.lower().replace('_', '-')}",
+def _body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"type": f"urn:ecoledger:problem:{code.lower().replace('_', '-')}",
             "title": code.replace("_", " ").capitalize(), "status": status,
             "detail": detail, "code": code, **extra}
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+
+
+def problem_body(problem: Problem) -> dict[str, Any]:
+    return _body(problem.status, problem.code, problem.detail, **problem.extra)
+
+
+def problem_response(status: int, code: str, detail: str, **extra: Any) -> Response:
+    return Response(json.dumps(_body(status, code, detail, **extra), ensure_ascii=False),
+                    status=status, mimetype=PROBLEM_MEDIA_TYPE)
 
 
 class LedgerApi(Api):

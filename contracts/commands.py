@@ -63,6 +63,22 @@ def check_shape(command: object) -> None:
     for index, op in enumerate(ops):
         if not isinstance(op, dict) or not isinstance(op.get("op"), str):
             raise Refused("INVALID_COMMAND", "every op is an object with an \"op\" name", op=index)
+    if _has_float(command):
+        raise Refused("INVALID_COMMAND", "numbers in commands are integers; decimal quantities are strings")
+    try:
+        canonical(command)
+    except ValueError as error:
+        raise Refused("INVALID_COMMAND", f"the command cannot be canonicalised (RFC 8785): {error}") from None
+
+
+def _has_float(value: object) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
 
 
 def apply_entry(session: Session, entry: Entry) -> list[dict[str, Any]]:
@@ -112,19 +128,21 @@ def submit(writer: LogWriter, *, command: object, signature: object) -> Outcome:
     command it is refused as ``DUPLICATE_COMMAND_ID``.
     """
     check_shape(command)
-    earlier = writer.find(command["actor"], command["id"])
-    if earlier is not None:
-        return _replayed(writer.session, earlier, command)
     principal = writer.session.get(Principal, command["actor"])
     if principal is None:
         raise Refused("UNKNOWN_ACTOR", f"there is no principal {command['actor']!r}")
-    key = current_key(writer.session, principal.name)
-    _verify_signature(key.verifier, command, signature)
-    signed = SignedCommand(command=command, signature=signature, key=key.verifier)
+    key = current_key(writer.session, principal.name).verifier
+    earlier = writer.find(command["actor"], command["id"])
+    if earlier is not None:
+        original = _entry_dict(earlier)
+        _verify_signature([original["key"], key], command, signature)
+        return _replayed(writer.session, earlier, command)
+    _verify_signature([key], command, signature)
+    signed = SignedCommand(command=command, signature=signature, key=key)
     with writer.savepoint():
         entry = writer.append(signed)
         results = apply_entry(writer.session, entry)
-    return Outcome(seq=entry.seq, leaf_hash=entry.leaf_hash, entry=entry.as_dict(), results=results)
+    return _fresh(entry, results)
 
 
 def submit_ledger(writer: LogWriter, command_id: str, ops: list[dict]) -> Outcome:
@@ -135,20 +153,37 @@ def submit_ledger(writer: LogWriter, command_id: str, ops: list[dict]) -> Outcom
     with writer.savepoint():
         entry = writer.append_ledger(command_id, ops)
         results = apply_entry(writer.session, entry)
-    return Outcome(seq=entry.seq, leaf_hash=entry.leaf_hash, entry=entry.as_dict(), results=results)
+    return _fresh(entry, results)
 
 
-def _verify_signature(verifier: str, command: dict, signature: object) -> None:
-    if not isinstance(signature, str):
-        raise Refused("BAD_SIGNATURE", "the signature must be a base64 string")
+def _fresh(entry: Entry, results: list[dict]) -> Outcome:
+    return Outcome(seq=entry.seq, leaf_hash=entry.leaf_hash, entry=_entry_dict(entry), results=results)
+
+
+def _entry_dict(entry) -> dict[str, Any]:
+    """The entry as its leaf encodes it, so every answer about it is the same JSON."""
+    return json.loads(entry.leaf)
+
+
+def _verify_signature(verifiers: list[str], command: dict, signature: object) -> None:
+    """The signature must verify with one of ``verifiers``: the actor's current key, or for a
+    repeated command the key its original entry names."""
     try:
-        VerifierKey.parse(verifier).verify(b64decode(signature), canonical(command))
-    except (ValueError, VerificationError):
-        raise Refused("BAD_SIGNATURE", f"the signature does not verify with {command['actor']}'s current key") from None
+        raw = b64decode(signature) if isinstance(signature, str) else b""
+    except ValueError:
+        raw = b""
+    message = canonical(command)
+    for verifier in verifiers:
+        try:
+            VerifierKey.parse(verifier).verify(raw, message)
+            return
+        except VerificationError:
+            continue
+    raise Refused("BAD_SIGNATURE", f"the signature does not verify with {command['actor']}'s key")
 
 
 def _replayed(session: Session, earlier, command: dict) -> Outcome:
-    entry = earlier.as_dict() if isinstance(earlier, Entry) else earlier.entry
+    entry = _entry_dict(earlier)
     if canonical(entry["command"]) != canonical(command):
         raise Refused("DUPLICATE_COMMAND_ID",
                       f"command {command['id']!r} of {command['actor']} was appended at seq {entry['seq']} "

@@ -8,6 +8,7 @@ from api.log.schemas import (ConsistencyProofSchema, ConsistencyQuery, EntryPage
                              InclusionProofSchema, InclusionQuery, LogEntrySchema, LogKeysSchema)
 from api.problems import Problem
 from api.storage import get_store
+from contracts.principals import key_periods
 from ledger.checkpoint import parse_body
 from ledger.encoding import b64encode
 from ledger.logkeys import all_keys
@@ -45,11 +46,12 @@ def keys():
     store = get_store()
     with store.reader() as session:
         rows = all_keys(session)
+        principals = key_periods(session)
     history = [{"key": k.verifier, "from_seq": k.added_seq, "until_seq": k.retired_seq} for k in rows]
     active = [k.verifier for k in rows if k.retired_seq is None]
     newest = active[-1]
     return {"log": newest, "previous": [k.verifier for k in reversed(rows) if k.verifier != newest],
-            "log_history": history, "principals": {}}
+            "log_history": history, "principals": principals}
 
 
 @blp.route("/entries/<seq>")
