@@ -16,6 +16,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "worker_class": "sync",
         "preload_app": False,  # every worker opens its own database connections
         "accesslog": "-",
+        "control_socket_disable": True,  # a per-user socket path would be shared between instances
         "logconfig_dict": logging_config(settings.log_level),
     }
 
