@@ -8,10 +8,12 @@ PROVINCE = re.compile(r"[A-Z]{2}")
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
-class OpSchema(Schema):
+class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
 
+
+class OpSchema(StrictSchema):
     op = fields.String(required=True)
 
 

@@ -204,3 +204,67 @@ class Reversal(SQLModel, table=True):
 PROJECTIONS = (Principal, PrincipalKey, Account, Asset, Balance, Posting, Hold, SerialBlock,
                SerialMove, Trade, Obligation, CommandResult, Reversal)
 """The tables replay must reproduce, in the order an export writes them."""
+
+
+class Agreement(SQLModel, table=True):
+    """A version of a compensation agreement: proposed, then active once every party signed."""
+
+    __tablename__ = "agreements"
+
+    id: str = Field(primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    document: str = Field(sa_column=Column(Text, nullable=False), description="the document as proposed, JSON")
+    digest: str = Field(max_length=44, description="base64 SHA-256 of JCS(document)")
+    period: str = Field(max_length=5)
+    term_from: str = Field(max_length=10)
+    term_to: str = Field(max_length=10)
+    proposed_by: str = Field(max_length=64)
+    proposed_seq: int = Field(sa_column=_big())
+    status: str = Field(default="proposed", max_length=10, description="proposed or active")
+    activated_seq: int | None = Field(default=None, sa_column=_big(nullable=True))
+
+
+class AgreementSignature(SQLModel, table=True):
+    __tablename__ = "agreement_signatures"
+
+    agreement: str = Field(primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    party: str = Field(primary_key=True, max_length=2)
+    principal: str = Field(max_length=64)
+    seq: int = Field(sa_column=_big())
+
+
+class MonitoringSubmission(SQLModel, table=True):
+    """Samples of one section; a correction is a new submission naming the one it replaces."""
+
+    __tablename__ = "monitoring_submissions"
+    __table_args__ = (Index("ix_monitoring_section", "section", "superseded_by"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    section: str = Field(max_length=64)
+    submitted_by: str = Field(max_length=64)
+    seq: int = Field(sa_column=_big())
+    samples: str = Field(sa_column=Column(Text, nullable=False), description="JSON list of samples")
+    first_date: str = Field(max_length=10)
+    last_date: str = Field(max_length=10)
+    corrects: str | None = Field(default=None, max_length=40)
+    superseded_by: str | None = Field(default=None, max_length=40)
+
+
+class Statement(SQLModel, table=True):
+    """A settlement statement appended by the ledger; a later one may supersede it."""
+
+    __tablename__ = "statements"
+    __table_args__ = (Index("ix_statements_agreement_period", "agreement", "period"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    agreement: str = Field(max_length=64)
+    version: int
+    period: str = Field(max_length=7)
+    seq: int = Field(sa_column=_big())
+    body: str = Field(sa_column=Column(Text, nullable=False), description="the statement, JSON")
+    supersedes: str | None = Field(default=None, max_length=40)
+    superseded_by: str | None = Field(default=None, max_length=40)
+
+
+PROJECTIONS = PROJECTIONS + (Agreement, AgreementSignature, MonitoringSubmission, Statement)
