@@ -69,3 +69,16 @@ def due_periods(session: Session, today: date, grace_days: int) -> list[tuple[st
                 due.append((agreement.id, period))
             period = next_period(period, agreement.period)
     return due
+
+
+def settle_requested(writer: LogWriter, outcome: Outcome) -> list[Outcome]:
+    """Append the statements a just-appended command asked for with ``settlement.request``."""
+    if outcome.replayed:
+        return []
+    appended = []
+    for op in outcome.entry["command"]["ops"]:
+        if op["op"] == "settlement.request":
+            statement = settle(writer, op["agreement"], op["period"])
+            if statement is not None:
+                appended.append(statement)
+    return appended

@@ -1,7 +1,9 @@
 """``POST /v1/commands`` and ``POST /v1/commands/batch``.
 
 Every command is appended with its effects or refused with nothing appended. A refusal is a
-problem with the contracts' stable code and the index of the failing op.
+problem with the contracts' stable code and the index of the failing op. A command that asks for
+a settlement (``settlement.request``) has the statement appended right after it, in the same
+transaction.
 """
 
 import logging
@@ -18,6 +20,7 @@ from api.storage import get_store
 from contracts.commands import Outcome, submit
 from contracts.errors import Refused
 from ledger.store import LogWriter
+from settlement.service import settle_requested
 
 blp = Blueprint("commands", __name__, url_prefix="/v1/commands", description="Signed commands")
 _log = logging.getLogger("ecoledger.commands")
@@ -69,7 +72,10 @@ def _submit_one(writer: LogWriter, envelope: object, actor: str) -> Outcome:
     command = body["command"]
     if command.get("actor") != actor:
         raise Refused("ACTOR_MISMATCH", f"the token is {actor}'s; it cannot submit commands of {command.get('actor')!r}")
-    return submit(writer, command=command, signature=body["signature"])
+    with writer.savepoint():
+        outcome = submit(writer, command=command, signature=body["signature"])
+        settle_requested(writer, outcome)
+    return outcome
 
 
 def _writer_errors(error: OperationalError) -> Problem:
