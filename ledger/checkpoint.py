@@ -39,8 +39,8 @@ def parse_body(text: str) -> Checkpoint:
     origin, size, root_b64, *extensions = lines[:-1]
     if not origin:
         raise VerificationError("malformed checkpoint: the origin line is empty")
-    if not _SIZE.fullmatch(size):
-        raise VerificationError(f"malformed checkpoint: tree size {size!r} is not a decimal number")
+    if not _SIZE.fullmatch(size) or int(size) >= 2**64:
+        raise VerificationError(f"malformed checkpoint: tree size {size!r} is not a decimal number below 2^64")
     try:
         root = b64decode(root_b64)
     except ValueError:

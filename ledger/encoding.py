@@ -28,6 +28,9 @@ def b64decode(text: str) -> bytes:
     if not isinstance(text, str):
         raise ValueError("expected a base64 string")
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        data = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise ValueError(f"not valid base64: {exc}") from None
+    if b64encode(data) != text:
+        raise ValueError("not canonical base64: the unused bits of the last character must be zero")
+    return data

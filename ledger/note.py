@@ -26,7 +26,7 @@ class Signature:
 def check_text(text: str) -> None:
     if not text.endswith("\n"):
         raise VerificationError("malformed note: the text must end with a newline")
-    if any((ord(c) < 0x20 and c != "\n") or ord(c) == 0x7F for c in text):
+    if any(ord(c) < 0x20 and c != "\n" for c in text):
         raise VerificationError("malformed note: the text contains a control character")
 
 
@@ -66,6 +66,8 @@ def split_note(note: bytes | str) -> tuple[str, list[Signature]]:
         name, space, blob = line[len(SIGNATURE_PREFIX):].partition(" ")
         if not space or not name or " " in blob:
             raise VerificationError(f"malformed note: signature line {line!r} is not '— name signature'")
+        if "+" in name or not name.isprintable():
+            raise VerificationError(f"malformed note: the key name {name!r} has '+' or a control character")
         try:
             raw = b64decode(blob)
         except ValueError:

@@ -170,7 +170,11 @@ def verify_entry_signature(entry: dict) -> VerifierKey:
     if not isinstance(command, dict) or command.get("actor") != key.name:
         raise VerificationError(f"entry {seq}: the key {key.name!r} is not the actor's")
     try:
-        key.verify(signature, canonical(command))
+        message = canonical(command)
+    except ValueError as error:
+        raise VerificationError(f"entry {seq}: the command cannot be canonicalised: {error}") from None
+    try:
+        key.verify(signature, message)
     except VerificationError:
         raise VerificationError(f"entry {seq}: bad signature by {key.name}") from None
     return key
