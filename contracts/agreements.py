@@ -256,7 +256,7 @@ def record_statement(ctx: Context, op: dict) -> dict:
         amount = parse_units(transfer["amount"], 2, field="amount")
         obligation = Obligation(id=f"{ctx.new_id('O')}-{index}", pool="compensation",
                                 debtor=accounts[transfer["source"]], creditor=accounts[transfer["to"]],
-                                amount=amount, source_seq=ctx.seq)
+                                amount=amount, source_seq=ctx.seq, created_at=ctx.time)
         ctx.session.add(obligation)
         created.append(obligation.id)
     return {"statement": statement.id, "obligations": created}

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from contracts import agreements, accounts, carbon, cash, principals, reverse, rights, trades  # noqa: F401  (they register their ops)
+from contracts import accounts, agreements, carbon, cash, clearing, principals, reverse, rights, trades  # noqa: F401  (they register their ops)
 from contracts.context import Context
 from contracts.errors import Refused
 from contracts.principals import current_key

@@ -116,7 +116,8 @@ def confirm(ctx: Context, op: dict) -> dict:
     ctx.move(cny, record.amount, buyer, buyer_exchange, kind="trade")
     ctx.move(cny, record.amount, seller_exchange, seller, kind="trade")
     obligation = Obligation(id=ctx.new_id("O"), pool="trade", debtor=buyer_exchange.id,
-                            creditor=seller_exchange.id, amount=record.amount, source_seq=ctx.seq)
+                            creditor=seller_exchange.id, amount=record.amount, source_seq=ctx.seq,
+                            created_at=ctx.time)
     ctx.session.add(obligation)
     return {**_close(ctx, record, "confirmed"), "serials": serials, "obligation": obligation.id}
 

@@ -181,7 +181,8 @@ class Obligation(SQLModel, table=True):
     creditor: str = Field(max_length=80)
     amount: int = Field(sa_column=_big(), description="fen")
     source_seq: int = Field(sa_column=_big())
-    status: str = Field(default="open", max_length=10)
+    created_at: str = Field(default="", max_length=32, description="the source entry's time")
+    status: str = Field(default="open", max_length=10, description="open, cleared or settled")
     clearing: str | None = Field(default=None, max_length=40)
 
 
@@ -268,3 +269,37 @@ class Statement(SQLModel, table=True):
 
 
 PROJECTIONS = PROJECTIONS + (Agreement, AgreementSignature, MonitoringSubmission, Statement)
+
+
+class ClearingRun(SQLModel, table=True):
+    """One clearing of a pool up to a cut-off: the obligations it covers and the net payments."""
+
+    __tablename__ = "clearing_runs"
+
+    id: str = Field(primary_key=True, max_length=40)
+    pool: str = Field(max_length=16)
+    cutoff: str = Field(max_length=32, description="RFC 3339 UTC: obligations created up to here")
+    seq: int = Field(sa_column=_big())
+    time: str = Field(max_length=32, description="when the run was appended")
+    body: str = Field(sa_column=Column(Text, nullable=False), description="obligations, gross, payments; JSON")
+    status: str = Field(default="pending", max_length=10, description="pending or settled")
+    settled_seq: int | None = Field(default=None, sa_column=_big(nullable=True))
+
+
+class ClearingPayment(SQLModel, table=True):
+    """A net payment of a clearing run, waiting for both parties' confirmations."""
+
+    __tablename__ = "clearing_payments"
+    __table_args__ = (Index("ix_clearing_payments_run", "run"),)
+
+    id: str = Field(primary_key=True, max_length=48)
+    run: str = Field(max_length=40)
+    payer: str = Field(max_length=80)
+    payee: str = Field(max_length=80)
+    amount: int = Field(sa_column=_big(), description="fen")
+    payer_confirmed_by: str | None = Field(default=None, max_length=64)
+    payee_confirmed_by: str | None = Field(default=None, max_length=64)
+    settled_seq: int | None = Field(default=None, sa_column=_big(nullable=True))
+
+
+PROJECTIONS = PROJECTIONS + (ClearingRun, ClearingPayment)
