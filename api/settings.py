@@ -30,6 +30,17 @@ class Settings:
     server_timeout: int = 30
     log_level: str = "INFO"
     entries_page_limit: int = 1000
+    scheduler_checkpoint: str = "*/5 * * * *"
+    scheduler_expiry: str = "*/10 * * * *"
+    scheduler_settlement: str = "30 1 * * *"
+    scheduler_clearing: str = "0 17 * * *"
+    settlement_grace_days: int = 10
+    clearing_overdue_days: int = 5
+
+    @property
+    def schedules(self) -> dict[str, str]:
+        """Crontab expressions of the scheduled jobs, in Asia/Shanghai."""
+        return {name: getattr(self, f"scheduler_{name}") for name in ("checkpoint", "expiry", "settlement", "clearing")}
 
     @property
     def database(self) -> str:

@@ -3,7 +3,7 @@ refuses UPDATE and DELETE on them (see the migrations)."""
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -57,3 +57,17 @@ NODE_LEVEL_SHIFT = 48
 
 def node_id(level: int, index: int) -> int:
     return (level << NODE_LEVEL_SHIFT) | index
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job: operational bookkeeping, not ledger state."""
+
+    __tablename__ = "job_runs"
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                          primary_key=True, autoincrement=True))
+    job: str = Field(max_length=32, index=True)
+    started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    status: str = Field(default="running", max_length=10, description="running, ok or failed")
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
