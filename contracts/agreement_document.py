@@ -8,13 +8,15 @@ an empty term, a rule missing a parameter.
 import re
 from decimal import Decimal
 
-from marshmallow import (RAISE, Schema, ValidationError, fields, validate, validates_schema)
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from contracts.fields import whole
 
 INDICATORS = ("CODMn", "COD", "BOD5", "NH3N", "TP", "TN")
-SLUG = validate.Regexp(r"[a-z0-9][a-z0-9-]{0,63}", error="lowercase letters, digits and '-', at most 64")
-PARTY = validate.Regexp(r"[A-Z]{2}", error="a party is a province code of two capital letters")
-MONEY = re.compile(r"-?(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?")
-RATIO = re.compile(r"(0|[1-9][0-9]{0,15})(\.[0-9]{1,28})?")
+SLUG = whole(r"[a-z0-9][a-z0-9-]{0,63}", "lowercase letters, digits and '-', at most 64")
+PARTY = whole(r"[A-Z]{2}", "a party is a province code of two capital letters")
+MONEY = re.compile(r"-?(0|[1-9][0-9]{0,15})(\.[0-9]{1,2})?", re.ASCII)
+RATIO = re.compile(r"(0|[1-9][0-9]{0,15})(\.[0-9]{1,28})?", re.ASCII)
 
 
 class _Strict(Schema):
@@ -24,7 +26,7 @@ class _Strict(Schema):
 
 def money(**kwargs) -> fields.String:
     """元 as a decimal string with at most 2 decimals, signed."""
-    return fields.String(required=True, validate=validate.Regexp(MONEY, error="an amount in 元 such as \"1000000\" or \"-2.50\""), **kwargs)
+    return fields.String(required=True, validate=whole(MONEY, "an amount in 元 such as \"1000000\" or \"-2.50\""), **kwargs)
 
 
 def _positive_money(value: str) -> bool:
@@ -57,8 +59,8 @@ def ratios(**kwargs) -> fields.Dict:
 class Party(_Strict):
     id = fields.String(required=True, validate=PARTY)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    account = fields.String(required=True, validate=validate.Regexp(
-        r"[A-Z]{2}:FIN:[A-Za-z0-9._-]{1,64}", error="a party's account is a FIN account, e.g. SC:FIN:treasury"))
+    account = fields.String(required=True, validate=whole(
+        r"[A-Z]{2}:FIN:[A-Za-z0-9._-]{1,64}", "a party's account is a FIN account, e.g. SC:FIN:treasury"))
 
 
 class Section(_Strict):

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from contracts.agreement_document import INDICATORS, load_agreement, validation_message
 from contracts.context import Context, canonical_json
 from contracts.errors import Refused
-from contracts.fields import OpSchema, StrictSchema, ref
+from contracts.fields import OpSchema, StrictSchema, ref, whole
 from contracts.quantities import parse_units
 from contracts.registry import LEDGER_ROLE, operation
 from ledger.encoding import b64encode, canonical
@@ -27,7 +27,7 @@ from ledger.projections import (Account, Agreement, AgreementSignature, Monitori
                                 Principal, Statement)
 
 CONCENTRATION = re.compile(r"(0|[1-9][0-9]{0,5})(\.[0-9]{1,6})?")
-PERIOD = re.compile(r"\d{4}(-(0[1-9]|1[0-2]))?")
+PERIOD = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2]))?")
 
 
 def document_digest(document: dict) -> str:
@@ -123,8 +123,8 @@ def _maybe_activate(ctx: Context, agreement_id: str, version: int) -> str:
 class Sample(StrictSchema):
     date = fields.Date(required=True)
     values = fields.Dict(keys=fields.String(validate=validate.OneOf(INDICATORS)),
-                         values=fields.String(validate=validate.Regexp(
-                             CONCENTRATION, error="a concentration in mg/L is a non-negative decimal string")),
+                         values=fields.String(validate=whole(
+                             CONCENTRATION, "a concentration in mg/L is a non-negative decimal string")),
                          required=True, validate=validate.Length(min=1))
 
 
@@ -190,7 +190,7 @@ def correct_samples(ctx: Context, op: dict) -> dict:
 
 class Request(OpSchema):
     agreement = ref(required=True)
-    period = fields.String(required=True, validate=validate.Regexp(PERIOD, error="a period is YYYY or YYYY-MM"))
+    period = fields.String(required=True, validate=whole(PERIOD, "a period is YYYY or YYYY-MM"))
 
 
 @operation("settlement.request", roles=("finance",), schema=Request)

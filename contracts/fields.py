@@ -8,6 +8,12 @@ PROVINCE = re.compile(r"[A-Z]{2}")
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
+def whole(pattern: str | re.Pattern, error: str) -> validate.Regexp:
+    """A validator matching the whole string, ASCII only (marshmallow's Regexp matches a prefix)."""
+    source = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+    return validate.Regexp(re.compile(rf"(?:{source})\Z", re.ASCII), error=error)
+
+
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -18,7 +24,7 @@ class OpSchema(StrictSchema):
 
 
 def province(**kwargs) -> fields.String:
-    return fields.String(validate=validate.Regexp(PROVINCE, error="a province is two capital letters"), **kwargs)
+    return fields.String(validate=whole(PROVINCE, "a province is two capital letters"), **kwargs)
 
 
 def text(max_length: int = 200, **kwargs) -> fields.String:

@@ -11,7 +11,9 @@ from datetime import date, timedelta
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-SLUG = validate.Regexp(r"[a-z0-9][a-z0-9-]{0,39}", error="lowercase letters, digits and '-', at most 40")
+from contracts.fields import whole
+
+SLUG = whole(r"[a-z0-9][a-z0-9-]{0,39}", "lowercase letters, digits and '-', at most 40")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from contracts.context import Context
 from contracts.errors import Refused
-from contracts.fields import NAME, OpSchema, province, text
+from contracts.fields import NAME, OpSchema, province, text, whole
 from contracts.instruments import INSTRUMENTS
 from contracts.registry import LEDGER_ROLE, ROLES, operation
 from ledger.entry import LEDGER_ACTOR
@@ -35,7 +35,7 @@ def home_account_id(principal: Principal) -> str | None:
 
 
 class PrincipalAdd(OpSchema):
-    name = fields.String(required=True, validate=validate.Regexp(
+    name = fields.String(required=True, validate=whole(
         NAME, error="a principal's name is 1–64 lowercase letters, digits, '.', '_' or '-'"))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     province = province(load_default=None)

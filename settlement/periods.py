@@ -3,8 +3,8 @@
 import re
 from datetime import date, timedelta
 
-MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
-YEAR = re.compile(r"\d{4}")
+MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+YEAR = re.compile(r"[0-9]{4}")
 
 
 class PeriodError(ValueError):
@@ -18,11 +18,13 @@ def period_bounds(period: str, kind: str) -> tuple[date, date]:
         if not match:
             raise PeriodError(f"a monthly period is written YYYY-MM, not {period!r}")
         year, month = int(match[1]), int(match[2])
+        if year < 1:
+            raise PeriodError(f"there is no year 0 ({period!r})")
         first = date(year, month, 1)
         following = date(year + month // 12, month % 12 + 1, 1)
         return first, following - timedelta(days=1)
     if kind == "year":
-        if not YEAR.fullmatch(period):
+        if not YEAR.fullmatch(period) or int(period) < 1:
             raise PeriodError(f"a yearly period is written YYYY, not {period!r}")
         return date(int(period), 1, 1), date(int(period), 12, 31)
     raise PeriodError(f"unknown period kind {kind!r}")

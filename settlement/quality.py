@@ -46,8 +46,10 @@ def class_iii_limit(indicator: str, water_body: str) -> Decimal:
 
 
 def mean(values: Iterable[Decimal]) -> Decimal:
-    values = list(values)
-    return PRECISION.divide(sum(values, start=Decimal(0)), Decimal(len(values)))
+    total, count = Decimal(0), 0
+    for value in values:
+        total, count = PRECISION.add(total, value), count + 1
+    return PRECISION.divide(total, Decimal(count))
 
 
 @dataclass(frozen=True, slots=True)

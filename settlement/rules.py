@@ -24,7 +24,8 @@ class RuleAmount:
     p: Decimal | None = None
 
 
-def _short(value: Decimal) -> str:
+def four_places(value: Decimal) -> str:
+    """A figure shown for reading only: half-up to 4 decimals."""
     return str(value.quantize(FOUR_PLACES, rounding=ROUND_HALF_UP))
 
 
@@ -38,11 +39,11 @@ def class_target(rule: Mapping, now: SectionQuality, before: SectionQuality | No
         if before is None:
             trend, comparison = "same", "no reference data"
         elif now.index < before.index:
-            trend, comparison = "improved", f"index {_short(now.index)} < reference {_short(before.index)}"
+            trend, comparison = "improved", f"index {four_places(now.index)} < reference {four_places(before.index)}"
         elif now.index == before.index:
-            trend, comparison = "same", f"index {_short(now.index)} = reference {_short(before.index)}"
+            trend, comparison = "same", f"index {four_places(now.index)} = reference {four_places(before.index)}"
         else:
-            trend, comparison = "declined", f"index {_short(now.index)} > reference {_short(before.index)}"
+            trend, comparison = "declined", f"index {four_places(now.index)} > reference {four_places(before.index)}"
         outcome = f"met_{trend}"
         reason = f"class {ROMAN[klass]} meets target {ROMAN[target]}, {comparison}: {trend}"
     return RuleAmount(type="class_target", amount=to_fen(Decimal(rule["amounts"][outcome])), reason=reason)
@@ -60,14 +61,17 @@ def index_change(rule: Mapping, now: SectionQuality, before: SectionQuality | No
     if before is None:
         return RuleAmount(type="index_change", amount=to_fen(Decimal(0)),
                           reason="no reference data: amount 0")
+    if before.index == 0:
+        return RuleAmount(type="index_change", amount=to_fen(Decimal(0)),
+                          reason="the reference index is 0, so its change is undefined: amount 0")
     delta = PRECISION.multiply(PRECISION.divide(PRECISION.subtract(now.index, before.index), before.index),
                                Decimal(100))
     points = delta.to_integral_value(rounding=ROUND_DOWN) if rule["points"] == "whole" else delta
     amount = PRECISION.multiply(-points, Decimal(rule["amount_per_point"]))
     cap = Decimal(rule["cap"])
     capped = max(-cap, min(cap, amount))
-    reason = (f"index {_short(now.index)} against reference {_short(before.index)}: "
-              f"change {_short(delta)} points, {rule['points']} points {_short(points)}")
+    reason = (f"index {four_places(now.index)} against reference {four_places(before.index)}: "
+              f"change {four_places(delta)} points, {rule['points']} points {four_places(points)}")
     if capped != amount:
         reason += f", capped at {fmt(cap)}"
     return RuleAmount(type="index_change", amount=to_fen(capped), reason=reason)
@@ -81,7 +85,7 @@ def p_index(rule: Mapping, now: SectionQuality, before: SectionQuality | None) -
     p = PRECISION.multiply(Decimal(rule["k0"]), total)
     threshold = Decimal(rule["threshold"])
     met = p <= threshold
-    reason = f"P {_short(p)} {'≤' if met else '>'} threshold {rule['threshold']}: {'met' if met else 'missed'}"
+    reason = f"P {four_places(p)} {'≤' if met else '>'} threshold {rule['threshold']}: {'met' if met else 'missed'}"
     amount = Decimal(rule["amount_met"] if met else rule["amount_missed"])
     return RuleAmount(type="p_index", amount=to_fen(amount), reason=reason, p=p)
 
@@ -106,9 +110,8 @@ class PoolOutcome:
 
 
 def _shares(fund: Decimal, ratios: Mapping[str, str], parties: Sequence[str]) -> dict[str, Decimal]:
-    total = sum((Decimal(r) for r in ratios.values()), start=Decimal(0))
-    return {p: to_fen(PRECISION.divide(PRECISION.multiply(fund, Decimal(ratios[p])), total))
-            for p in parties if p in ratios}
+    """The fund split by ratios with the splitting rule, so the shares add up to the fund."""
+    return dict(split(to_fen(fund), [(p, Decimal(ratios[p])) for p in parties if p in ratios]))
 
 
 def pool(rule: Mapping, parties: Sequence[str], qualities: Mapping[str, SectionQuality | None]) -> PoolOutcome:
@@ -133,14 +136,16 @@ def pool(rule: Mapping, parties: Sequence[str], qualities: Mapping[str, SectionQ
         deductions.append({"section": section_id, "party": loser, "amount": fmt(moved),
                            "class": ROMAN[quality.section_class], "target": ROMAN[terms["target_class"]],
                            "to": {p: fmt(a) for p, a in parts}})
+    owe = [(p, -nets[p]) for p in parties if nets[p] < 0]
+    due = [(p, nets[p]) for p in parties if nets[p] > 0]
     return PoolOutcome(contributions=contributions, allotments=allotments, deductions=deductions,
-                       nets=nets, payments=_match(nets, parties))
+                       nets=nets, payments=match(owe, due))
 
 
-def _match(nets: Mapping[str, Decimal], parties: Sequence[str]) -> list[tuple[str, str, Decimal]]:
-    """Net payers pay net receivers greedily, in the order of ``parties``."""
-    owe = [[p, -nets[p]] for p in parties if nets[p] < 0]
-    due = [[p, nets[p]] for p in parties if nets[p] > 0]
+def match(owe: Sequence[tuple[str, Decimal]], due: Sequence[tuple[str, Decimal]]) -> list[tuple[str, str, Decimal]]:
+    """Payers pay receivers greedily in the order given: the first payer with something left
+    pays the first receiver with something left as much as both allow, and so on."""
+    owe, due = [list(x) for x in owe], [list(x) for x in due]
     payments, i, j = [], 0, 0
     while i < len(owe) and j < len(due):
         amount = min(owe[i][1], due[j][1])

@@ -13,7 +13,7 @@ from typing import Any
 from settlement.money import fmt, split
 from settlement.periods import period_bounds, reference_period
 from settlement.quality import SectionQuality, assess, mean
-from settlement.rules import SECTION_RULES, pool
+from settlement.rules import SECTION_RULES, four_places, match, pool
 
 Submission = Mapping[str, Any]
 """A ``monitoring.submit`` body: ``{"section": id, "samples": [{"date", "values"}, ...]}``."""
@@ -52,16 +52,13 @@ def _side_shares(section: Mapping, side: str) -> list[tuple[str, Decimal]]:
 
 
 def _section_payments(section: Mapping, amount: Decimal) -> list[tuple[str, str, Decimal]]:
-    """Positive: downstream pays upstream. Each side's part is split by its shares."""
+    """Positive: downstream pays upstream. Each side's amount is split once by its shares, then
+    the payers' parts are matched to the payees' parts in the order listed."""
     if amount == 0:
         return []
     payers, payees = ("downstream", "upstream") if amount > 0 else ("upstream", "downstream")
-    payments = []
-    for payer, part in split(abs(amount), _side_shares(section, payers)):
-        for payee, piece in split(part, _side_shares(section, payees)):
-            if piece:
-                payments.append((payer, payee, piece))
-    return payments
+    return match(split(abs(amount), _side_shares(section, payers)),
+                 split(abs(amount), _side_shares(section, payees)))
 
 
 def net_transfers(payments: Iterable[tuple[str, str, Decimal]], parties: Sequence[str]) -> list[dict[str, str]]:
@@ -102,7 +99,7 @@ def compute_statement(agreement: Mapping, submissions: Sequence[Submission], per
                      reference_index=None if before is None else str(before.index))
         amounts = [SECTION_RULES[rule["type"]](rule, now, before) for rule in section_rules]
         entry["rules"] = [{"type": a.type, "amount": fmt(a.amount), "reason": a.reason,
-                           **({"p": str(a.p), "p_display": str(a.p.quantize(Decimal("0.0001")))} if a.p is not None else {})}
+                           **({"p": str(a.p), "p_display": four_places(a.p)} if a.p is not None else {})}
                           for a in amounts]
         total = sum((a.amount for a in amounts), start=Decimal(0))
         entry["amount"] = fmt(total)
