@@ -31,9 +31,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     storage.init_app(app)
     cli.init_app(app)
 
-    from api import commands, log
+    from api import commands, log, registry
 
     api = LedgerApi(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearerAuth": []}]
     api.register_blueprint(log.blp)
     api.register_blueprint(commands.blp)
+    api.register_blueprint(registry.blp)
     return app

@@ -4,19 +4,33 @@ Every command reads the same settings as the service. Errors end with a one-line
 non-zero exit status, never a traceback.
 """
 
+import json
 import logging.config
 import sys
+from datetime import UTC, datetime
 
 import click
 from flask import Flask, current_app
 from flask.cli import ScriptInfo, with_appcontext
 
+from api.client import TOKEN_ENV, ClientError
 from api.logs import logging_config
 from api.settings import SettingsError
+from contracts.errors import Refused
+from contracts.registry import ROLES
 from ledger.logkeys import LogKeyError, all_keys
 from ledger.store import LogError
 
-FAILURES = (SettingsError, LogError, LogKeyError, OSError, ValueError)
+FAILURES = (SettingsError, LogError, LogKeyError, OSError, ValueError, Refused, ClientError)
+
+
+def one_line(error: Exception) -> str:
+    """A failure as one line; a refusal as ``CODE: detail (op N)``."""
+    if isinstance(error, Refused):
+        text = f"{error.code}: {error.detail}" + ("" if error.op is None else f" (op {error.op})")
+    else:
+        text = str(error)
+    return " ".join(text.split())
 
 
 class _OneLineErrors:
@@ -26,7 +40,7 @@ class _OneLineErrors:
         try:
             return super().invoke(ctx)
         except FAILURES as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(one_line(error)) from None
 
 
 class Command(_OneLineErrors, click.Command):
@@ -56,8 +70,9 @@ def init_command() -> None:
 @click.option("--dev", is_flag=True, help="Use Flask's development server instead of gunicorn.")
 @click.option("--bind", help="host:port to listen on (default: the server_bind setting).")
 @click.option("--workers", type=click.IntRange(min=1), help="gunicorn worker processes.")
+@click.option("--demo", is_flag=True, help="Fill the ledger with the demo data set first (see `ecoledger demo`).")
 @with_appcontext
-def serve_command(dev: bool, bind: str | None, workers: int | None) -> None:
+def serve_command(dev: bool, bind: str | None, workers: int | None, demo: bool) -> None:
     """Initialise if needed, then serve the HTTP API."""
     from dataclasses import replace
 
@@ -68,6 +83,8 @@ def serve_command(dev: bool, bind: str | None, workers: int | None) -> None:
     settings = replace(settings, server_bind=bind or settings.server_bind,
                        server_workers=workers or settings.server_workers)
     initialise(settings)
+    if demo:
+        _seed_demo(f"http://{settings.server_bind}")
     if dev:
         host, _, port = settings.server_bind.rpartition(":")
         current_app.run(host=host or "127.0.0.1", port=int(port), debug=False, use_reloader=False)
@@ -122,7 +139,254 @@ def log_key_retire(verifier_key: str) -> None:
     click.echo(f"retired {verifier_key} at seq {entry.seq}")
 
 
-COMMANDS = (init_command, serve_command, checkpoint_command, log_key_group)
+# -- principals ------------------------------------------------------------------------------
+
+
+def _key_path(name: str):
+    from api.client import principal_key_path
+    from contracts.fields import NAME
+
+    if not NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a principal's name: 1–64 lowercase letters, digits, '.', '_' or '-'")
+    return principal_key_path(_settings().home, name)
+
+
+def _signing_key(name: str):
+    from api.client import load_key
+
+    path = _key_path(name)
+    if not path.exists():
+        raise ValueError(f"no private key for {name} at {path} (`ecoledger principal add` creates one)")
+    return load_key(path, name)
+
+
+@click.group("principal", cls=Group)
+def principal_group() -> None:
+    """Register the principals who sign commands, and their API tokens."""
+
+
+@principal_group.command("add", cls=Command)
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="What the principal may do.")
+@click.option("--province", help="Its province (SC, CQ…): issuers, operators, finance bureaus, monitors.")
+@click.option("--instrument", "instruments", multiple=True, metavar="CODE",
+              help="An instrument an issuer issues (PDR, WR, EUR, CHTF, CQCER); repeat for several.")
+@click.option("--display-name", default="", help="Its full name, e.g. 四川联合环境交易所.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def principal_add(name: str, role: str, province: str | None, instruments: tuple[str, ...],
+                  display_name: str, as_json: bool) -> None:
+    """Register NAME with a new key (as the ledger's own command) and print its first token once."""
+    from api.auth import mint_token
+    from api.demo import principal_op
+    from api.storage import get_store
+    from contracts.commands import submit_ledger
+    from ledger.keys import SigningKey, write_private_key
+    from ledger.projections import Principal
+
+    path = _key_path(name)
+    if path.exists():
+        raise FileExistsError(f"{path} exists already; it is not overwritten")
+    codes = [code.strip().upper() for item in instruments for code in item.split(",") if code.strip()]
+    key = SigningKey.generate(name)
+    op = principal_op(name, role, province.upper() if province else None, key, display_name=display_name,
+                      instruments=codes)
+    written = False
+    try:
+        with get_store().writer() as writer:
+            if writer.session.get(Principal, name) is not None:
+                raise Refused("PRINCIPAL_EXISTS", f"there is a principal {name!r} already")
+            outcome = submit_ledger(writer, f"principal-add:{name}", [op])
+            token = mint_token(writer.session, name)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_private_key(path, key.private_key)
+            written = True
+    except BaseException:
+        if written:
+            path.unlink(missing_ok=True)
+        raise
+    if as_json:
+        click.echo(json.dumps({"name": name, "role": role, "province": op.get("province"), "token": token,
+                               "private_key_path": str(path.resolve()), "verifier_key": str(key.verifier)},
+                              ensure_ascii=False))
+        return
+    account = outcome.results[0].get("account")
+    where = f", {op['province']}" if op.get("province") else ""
+    click.echo(f"added principal {name} ({role}{where}) at seq {outcome.seq}"
+               + (f"; its account is {account}" if account else ""))
+    click.echo(f"private key:  {path.resolve()}")
+    click.echo(f"verifier key: {key.verifier}")
+    click.echo(f"token:        {token}")
+    click.echo("The token is shown this once; only its hash is stored. `ecoledger principal token` mints another.")
+
+
+@principal_group.command("token", cls=Command)
+@click.argument("name")
+@with_appcontext
+def principal_token(name: str) -> None:
+    """Mint another API token for NAME and print it (once)."""
+    from api.auth import mint_token
+    from api.storage import get_store
+    from ledger.projections import Principal
+
+    with get_store().reader() as session:
+        if session.get(Principal, name) is None:
+            raise Refused("UNKNOWN_PRINCIPAL", f"there is no principal {name!r}")
+        token = mint_token(session, name)
+        session.commit()
+    click.echo(token)
+
+
+@principal_group.command("list", cls=Command)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@with_appcontext
+def principal_list(as_json: bool) -> None:
+    """List the principals with their roles, provinces and current keys."""
+    from sqlalchemy import select
+
+    from api.storage import get_store
+    from contracts.principals import current_key, instruments_of
+    from ledger.projections import Principal
+
+    with get_store().reader() as session:
+        rows = [{"name": p.name, "role": p.role, "province": p.province, "instruments": instruments_of(p),
+                 "display_name": p.display_name, "key": current_key(session, p.name).verifier,
+                 "added_seq": p.added_seq}
+                for p in session.exec(select(Principal).order_by(Principal.added_seq, Principal.name)).scalars()]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no principals yet: `ecoledger principal add NAME --role admin` registers the first")
+    for row in rows:
+        extra = " ".join(filter(None, [row["province"] or "", ",".join(row["instruments"]), row["display_name"]]))
+        click.echo(f"{row['name']:<16} {row['role']:<9} {extra}".rstrip())
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def _read_command(document: object, actor: str) -> tuple[str | None, object]:
+    """A command file: a list of ops, or a command object ``{"id"?, "actor"?, "ops"}``."""
+    if isinstance(document, list):
+        return None, document
+    if isinstance(document, dict) and "ops" in document and not set(document) - {"id", "actor", "ops"}:
+        if document.get("actor", actor) != actor:
+            raise ValueError(f"the file's command is {document['actor']}'s, not {actor}'s")
+        return document.get("id"), document["ops"]
+    raise ValueError("the file holds a JSON list of ops or a command object {\"id\"?, \"ops\": [...]}")
+
+
+@click.command("submit", cls=Command)
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--as", "actor", required=True, metavar="NAME",
+              help="The principal who signs, with its key in <home>/keys/principals/NAME.pem.")
+@click.option("--url", help="Submit to the server at URL; without it, append to the local ledger directly.")
+@click.option("--token", envvar=TOKEN_ENV, help=f"The API token for --url (default: ${TOKEN_ENV}).")
+@with_appcontext
+def submit_command(file, actor: str, url: str | None, token: str | None) -> None:
+    """Sign the command in FILE (JSON; - reads stdin) as NAME, submit it, print the outcome."""
+    from api.client import Client, new_command_id, sign_command
+
+    try:
+        document = json.load(file)
+    except ValueError as error:
+        raise ValueError(f"{file.name} is not JSON: {error}") from None
+    command_id, ops = _read_command(document, actor)
+    key = _signing_key(actor)
+    if url:
+        if not token:
+            raise ValueError(f"--url needs a token: give --token or set {TOKEN_ENV}")
+        body = Client(url, token=token, name=actor, key=key).submit(ops, command_id=command_id)
+    else:
+        from api.storage import get_store
+        from contracts.commands import submit
+
+        envelope = sign_command(key, {"id": command_id or new_command_id(actor), "actor": actor, "ops": ops})
+        with get_store().writer() as writer:
+            body = submit(writer, command=envelope["command"], signature=envelope["signature"]).as_dict()
+    click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+
+
+@click.command("expire", cls=Command)
+@with_appcontext
+def expire_command() -> None:
+    """Expire, as the ledger, the assets past their validity and the trades past their hold."""
+    from api.storage import get_store
+    from contracts.commands import submit_ledger
+    from contracts.context import SHANGHAI
+    from contracts.rights import assets_due_to_expire
+    from contracts.trades import trades_due_to_expire
+    from ledger.entry import format_time
+
+    now = datetime.now(UTC)
+    done, refused = [], []
+    with get_store().writer() as writer:
+        # Trades first: expiring an asset releases the holds on it, a pending trade's included.
+        due = [(f"trade-expire:{t}", {"op": "trade.expire", "trade": t}, f"trade {t}")
+               for t in trades_due_to_expire(writer.session, format_time(now))]
+        due += [(f"expire:{a}", {"op": "expire", "asset": a}, f"asset {a}")
+                for a in assets_due_to_expire(writer.session, now.astimezone(SHANGHAI).date().isoformat())]
+        for command_id, op, what in due:
+            try:
+                outcome = submit_ledger(writer, command_id, [op])
+            except Refused as refusal:
+                refused.append(f"{what}: {one_line(refusal)}")
+                continue
+            if not outcome.replayed:
+                done.append(f"expired {what} at seq {outcome.seq}")
+    for line in done:
+        click.echo(line)
+    if refused:
+        raise click.ClickException(f"{len(refused)} not expired: " + "; ".join(refused))
+    if not done:
+        click.echo("nothing to expire")
+
+
+# -- the demo --------------------------------------------------------------------------------
+
+
+def _seed_demo(url: str) -> None:
+    from api.demo import run_demo
+    from api.storage import get_store
+
+    result = run_demo(get_store(), _settings().home)
+    if result.appended:
+        click.echo(f"demo: appended {result.appended} entries to the ledger in {result.home} "
+                   f"(it has {result.size} now)")
+    else:
+        click.echo(f"demo: the data set is in the ledger in {result.home} already; nothing appended "
+                   f"({result.size} entries)")
+    click.echo(f"  {len(result.principals)} principals ({', '.join(result.principals)}), "
+               f"{len(result.accounts)} enterprises, {len(result.assets)} assets")
+    waiting = result.pending_trade_status == "pending"
+    click.echo(f"  cross-province trade {result.pending_trade} "
+               + ("waits for sc-exchange's trade.confirm" if waiting else f"is {result.pending_trade_status}"))
+    if result.due_to_expire:
+        click.echo(f"  past validity: {', '.join(result.due_to_expire)} (`ecoledger expire` expires it)")
+    click.echo(f"  private keys: {result.keys_dir}/")
+    click.echo(f"  API tokens:   {result.tokens_path} (mode 0600, demo only)")
+    click.echo("  try it, with the server running:")
+    click.echo(f"    curl -s '{url}/v1/log/entries?start=0&limit=3'")
+    if waiting:
+        click.echo(f"    TOKEN=$(jq -r '.principals[\"sc-exchange\"].token' {result.tokens_path})")
+        click.echo(f"    echo '[{{\"op\": \"trade.confirm\", \"trade\": \"{result.pending_trade}\"}}]' > confirm.json")
+        click.echo(f"    ecoledger submit confirm.json --as sc-exchange --url {url} --token \"$TOKEN\"")
+
+
+@click.command("demo", cls=Command)
+@with_appcontext
+def demo_command() -> None:
+    """Fill the ledger with a two-province demo data set (idempotent)."""
+    from api.storage import initialise
+
+    settings = _settings()
+    initialise(settings)
+    _seed_demo(f"http://{settings.server_bind}")
+
+
+COMMANDS = (init_command, serve_command, checkpoint_command, log_key_group, principal_group, submit_command,
+            expire_command, demo_command)
 
 
 def init_app(app: Flask) -> None:

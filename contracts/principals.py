@@ -47,15 +47,19 @@ class PrincipalAdd(OpSchema):
     def check_role(self, data, **_):
         role, where = data["role"], data.get("province")
         if role in PROVINCIAL_ROLES and where is None:
-            raise ValidationError(f"a {role} belongs to a province", "province")
+            raise ValidationError(f"{_a(role)} belongs to a province", "province")
         if role not in PROVINCIAL_ROLES and where is not None:
-            raise ValidationError(f"an {role} has no province", "province")
+            raise ValidationError(f"{_a(role)} has no province", "province")
         if role == "issuer" and not data["instruments"]:
             raise ValidationError("an issuer issues at least one instrument", "instruments")
         if role != "issuer" and data["instruments"]:
             raise ValidationError("only issuers have instruments", "instruments")
         if data["name"] == LEDGER_ACTOR:
             raise ValidationError("the name 'ledger' is the ledger's own", "name")
+
+
+def _a(role: str) -> str:
+    return f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
 
 def _principal_key(name: str, key: str) -> str:

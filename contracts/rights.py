@@ -12,6 +12,7 @@ from contracts.instruments import INSTRUMENTS
 from contracts.principals import home_account_id, instruments_of
 from contracts.quantities import parse_units
 from contracts.registry import LEDGER_ROLE, operation
+from contracts.trades import lapse_trades
 from ledger.projections import Asset, Balance, Hold
 
 class AssetDefine(OpSchema):
@@ -165,6 +166,7 @@ def expire(ctx: Context, op: dict) -> dict:
     require_lifecycle(asset, "expire")
     if asset.expires_on is None or ctx.local_date <= asset.expires_on:
         raise Refused("NOT_EXPIRED", f"{asset.id} is valid until {asset.expires_on} (Asia/Shanghai)")
+    lapsed = lapse_trades(ctx, asset.id)
     for hold in ctx.session.exec(select(Hold).where(Hold.asset == asset.id, Hold.released_seq.is_(None))).scalars():
         ctx.release(hold)
     moved = []
@@ -180,7 +182,7 @@ def expire(ctx: Context, op: dict) -> dict:
         moved.append(holder.id)
     asset.expired_seq = ctx.seq
     ctx.session.add(asset)
-    return {"asset": asset.id, "holders": moved}
+    return {"asset": asset.id, "holders": moved, "trades": lapsed}
 
 
 def assets_due_to_expire(session, local_date: str) -> list[str]:

@@ -141,6 +141,16 @@ def expire_trade(ctx: Context, op: dict) -> dict:
     return _close(ctx, record, "expired")
 
 
+def lapse_trades(ctx: Context, asset_id: str) -> list[str]:
+    """Close the pending trades of an asset that is expiring: both holds are released."""
+    pending = ctx.session.exec(select(Trade).where(Trade.asset == asset_id, Trade.status == "pending")
+                               .order_by(Trade.seq)).scalars().all()
+    for record in pending:
+        _release_holds(ctx, record)
+        _close(ctx, record, "expired")
+    return [record.id for record in pending]
+
+
 def trades_due_to_expire(session, time: str) -> list[str]:
     rows = session.exec(select(Trade.id).where(Trade.status == "pending", Trade.expires_at <= time)
                         .order_by(Trade.seq))

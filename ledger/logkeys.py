@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from ledger.entry import Entry
+from ledger.errors import LogError
 from ledger.keys import SigningKey, VerifierKey, read_private_key, write_private_key
 from ledger.models import LogKey
 
@@ -22,7 +23,7 @@ KEY_RETIRE_OP = "log.key_retire"
 LOG_OPS = frozenset({GENESIS_OP, KEY_ADD_OP, KEY_RETIRE_OP})
 
 
-class LogKeyError(ValueError):
+class LogKeyError(LogError):
     """A log-key operation that cannot be applied."""
 
 

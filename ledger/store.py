@@ -8,8 +8,8 @@ and at commit stores their leaves and every tree node they complete. Readers nev
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 import json
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -19,13 +19,10 @@ from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.database import WRITE_OPTION, take_writer_lock
 from ledger.entry import LEDGER_ACTOR, Entry, SignedCommand, format_time, parse_time
+from ledger.errors import LogError
 from ledger.logkeys import GENESIS_OP, KEY_ADD_OP, KEY_RETIRE_OP, Keyring, active_keys, apply_log_op
 from ledger.models import LogEntry, StoredCheckpoint, TreeNode, node_id
 from ledger.note import sign_note
-
-
-class LogError(ValueError):
-    """A request the log cannot answer (a seq or size outside the tree, a duplicate command…)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +246,8 @@ class LogStore:
 
     def _check_size(self, session: Session, size: int) -> int:
         current = self._size(session)
+        if size < 0:
+            raise LogError(f"tree size {size} is negative")
         if size > current:
             raise LogError(f"tree size {size} is beyond the log's size {current}")
         return current

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from ledger.checkpoint import Checkpoint, parse_body
 from ledger.encoding import b64decode, canonical
+from ledger.entry import LEDGER_ACTOR
 from ledger.errors import VerificationError
 from ledger.keys import VerifierKey
 from ledger.merkle import HASH_SIZE, leaf_hash as _leaf_hash, node_hash
@@ -154,7 +155,8 @@ def open_checkpoint(note: bytes | str, verifier_keys: list[str]) -> Checkpoint:
 def verify_entry_signature(entry: dict) -> VerifierKey:
     """Check an entry's actor signature over JCS(command) with the key the entry names.
 
-    Returns that key, so the caller can check that it was the actor's key at the entry's seq.
+    Returns that key, so the caller can check that it was the actor's key at the entry's seq (for
+    the ledger's own entries, actor ``ledger``, a log key named after the origin).
     """
     if not isinstance(entry, dict):
         raise VerificationError("an entry must be a JSON object")
@@ -167,7 +169,9 @@ def verify_entry_signature(entry: dict) -> VerifierKey:
         raise VerificationError(f"entry {seq}: missing field {exc.args[0]}") from None
     except ValueError:
         raise VerificationError(f"entry {seq}: the signature is not base64") from None
-    if not isinstance(command, dict) or command.get("actor") != key.name:
+    if not isinstance(command, dict):
+        raise VerificationError(f"entry {seq}: the command must be a JSON object")
+    if command.get("actor") not in (key.name, LEDGER_ACTOR):
         raise VerificationError(f"entry {seq}: the key {key.name!r} is not the actor's")
     try:
         message = canonical(command)

@@ -595,7 +595,7 @@ def test_a_malformed_key_string_is_rejected():
 
 
 def test_a_command_that_is_not_an_object_is_rejected():
-    with pytest.raises(VerificationError, match="entry 41: the key 'alice' is not the actor's"):
+    with pytest.raises(VerificationError, match="entry 41: the command must be a JSON object"):
         verify_entry_signature(dict(GOLDEN_ENTRY, command=["alice"]))
 
 

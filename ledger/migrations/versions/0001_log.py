@@ -12,7 +12,8 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-APPEND_ONLY = ("log_entries", "log_tree_nodes", "log_checkpoints")
+APPEND_ONLY = {"log_entries": "seq", "log_tree_nodes": "id", "log_checkpoints": "size"}
+"""The append-only tables and their keys."""
 
 
 def upgrade() -> None:
@@ -41,11 +42,11 @@ def upgrade() -> None:
         sa.Column("added_seq", sa.BigInteger, nullable=False),
         sa.Column("retired_seq", sa.BigInteger, nullable=True),
     )
-    for table in APPEND_ONLY:
-        forbid_update_and_delete(table)
+    for table, key in APPEND_ONLY.items():
+        forbid_update_and_delete(table, key)
 
 
-def forbid_update_and_delete(table: str) -> None:
+def forbid_update_and_delete(table: str, key: str) -> None:
     """Make the database itself refuse to change or remove rows of an append-only table."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute("""
@@ -61,3 +62,7 @@ def forbid_update_and_delete(table: str) -> None:
         for action in ("UPDATE", "DELETE"):
             op.execute(f"""CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table}
                            BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END""")
+        # INSERT OR REPLACE deletes the old row without firing DELETE triggers: refuse the insert.
+        op.execute(f"""CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table}
+                       WHEN EXISTS (SELECT 1 FROM {table} WHERE {key} = NEW.{key})
+                       BEGIN SELECT RAISE(ABORT, '{table} is append-only: {key} exists'); END""")
