@@ -308,39 +308,116 @@ def submit_command(file, actor: str, url: str | None, token: str | None) -> None
     click.echo(json.dumps(body, ensure_ascii=False, indent=2))
 
 
+def _jobs():
+    from api.storage import get_store
+    from settlement.jobs import Jobs
+
+    settings = _settings()
+    return Jobs(store=get_store(), grace_days=settings.settlement_grace_days,
+                overdue_days=settings.clearing_overdue_days, clock=lambda: datetime.now(UTC))
+
+
+def _run_job(name: str, *, quiet_when_idle: str | None = None) -> None:
+    record = _jobs().run(name)
+    detail = quiet_when_idle if quiet_when_idle and record.detail == "nothing to do" else record.detail
+    click.echo(detail)
+    if record.status == "failed":
+        raise click.ClickException(f"job {name} failed; it will be retried at its next run")
+
+
 @click.command("expire", cls=Command)
 @with_appcontext
 def expire_command() -> None:
-    """Expire, as the ledger, the assets past their validity and the trades past their hold."""
-    from api.storage import get_store
-    from contracts.commands import submit_ledger
-    from contracts.context import SHANGHAI
-    from contracts.rights import assets_due_to_expire
-    from contracts.trades import trades_due_to_expire
-    from ledger.entry import format_time
+    """Expire, as the ledger, the trades past their hold and the assets past their validity now
+    (the same as `ecoledger jobs run expiry`)."""
+    _run_job("expiry", quiet_when_idle="nothing to expire")
 
-    now = datetime.now(UTC)
-    done, refused = [], []
+
+@click.command("scheduler", cls=Command)
+@with_appcontext
+def scheduler_command() -> None:
+    """Run the scheduled jobs (checkpoints, expiry, settlement, clearing) until stopped.
+
+    Run it as its own process, never inside web workers. Two schedulers on one database are
+    safe: every job is idempotent.
+    """
+    from api.storage import initialise
+    from settlement.jobs import build_scheduler
+
+    settings = _settings()
+    initialise(settings)
+    scheduler = build_scheduler(_jobs(), settings.schedules)
+    logging.getLogger("ecoledger.jobs").info("scheduler started", extra={"schedules": settings.schedules})
+    scheduler.start()
+
+
+@click.group("jobs", cls=Group, invoke_without_command=True)
+@click.pass_context
+@with_appcontext
+def jobs_group(ctx: click.Context) -> None:
+    """List the scheduled jobs with their last and next runs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from api.storage import get_store
+    from settlement.jobs import JOB_NAMES, SHANGHAI, last_runs, next_runs
+
+    settings = _settings()
+    last = last_runs(get_store())
+    upcoming = next_runs(settings.schedules, datetime.now(UTC))
+    for name in JOB_NAMES:
+        run = last.get(name)
+        when = "never" if run is None else (
+            f"{run.started_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S} {run.status}")
+        click.echo(f"{name:<11} {settings.schedules[name]:<14} last: {when:<28} "
+                   f"next: {upcoming[name]:%Y-%m-%d %H:%M} (Asia/Shanghai)")
+
+
+@jobs_group.command("run", cls=Command)
+@click.argument("name", type=click.Choice(["checkpoint", "expiry", "settlement", "clearing"]))
+@with_appcontext
+def jobs_run(name: str) -> None:
+    """Run one job now."""
+    _run_job(name)
+
+
+@click.group("settle", cls=Group)
+def settle_group() -> None:
+    """Compensation settlement: preview a statement offline, or compute statements now."""
+
+
+@settle_group.command("preview", cls=Command)
+@click.option("--agreement", "agreement_file", required=True, type=click.File("r", encoding="utf-8"),
+              help="The agreement document (JSON).")
+@click.option("--monitoring", "monitoring_file", required=True, type=click.File("r", encoding="utf-8"),
+              help="A JSON list of monitoring.submit bodies (section, samples), reference periods included.")
+@click.option("--period", required=True, help="YYYY-MM for monthly agreements, YYYY for yearly ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print the statement as JSON.")
+def settle_preview(agreement_file, monitoring_file, period: str, as_json: bool) -> None:
+    """Compute a statement without a server or a database."""
+    from settlement.preview import preview, render
+
+    statement = preview(agreement_file, monitoring_file, period)
+    click.echo(json.dumps(statement, ensure_ascii=False, indent=2) if as_json else render(statement))
+
+
+@settle_group.command("run", cls=Command)
+@click.option("--agreement", help="Only this agreement (with --period).")
+@click.option("--period", help="Only this period (with --agreement); it need not be past its grace days.")
+@with_appcontext
+def settle_run(agreement: str | None, period: str | None) -> None:
+    """Append the statements that are due now (the settlement job), or one given statement."""
+    if (agreement is None) != (period is None):
+        raise click.UsageError("give both --agreement and --period, or neither")
+    if agreement is None:
+        _run_job("settlement")
+        return
+    from api.storage import get_store
+    from settlement.service import settle
+
     with get_store().writer() as writer:
-        # Trades first: expiring an asset releases the holds on it, a pending trade's included.
-        due = [(f"trade-expire:{t}", {"op": "trade.expire", "trade": t}, f"trade {t}")
-               for t in trades_due_to_expire(writer.session, format_time(now))]
-        due += [(f"expire:{a}", {"op": "expire", "asset": a}, f"asset {a}")
-                for a in assets_due_to_expire(writer.session, now.astimezone(SHANGHAI).date().isoformat())]
-        for command_id, op, what in due:
-            try:
-                outcome = submit_ledger(writer, command_id, [op])
-            except Refused as refusal:
-                refused.append(f"{what}: {one_line(refusal)}")
-                continue
-            if not outcome.replayed:
-                done.append(f"expired {what} at seq {outcome.seq}")
-    for line in done:
-        click.echo(line)
-    if refused:
-        raise click.ClickException(f"{len(refused)} not expired: " + "; ".join(refused))
-    if not done:
-        click.echo("nothing to expire")
+        outcome = settle(writer, agreement, period)
+    click.echo("the latest statement already says the same: nothing appended" if outcome is None
+               else f"statement {outcome.results[0]['statement']} appended at seq {outcome.seq}")
 
 
 # -- the demo --------------------------------------------------------------------------------
@@ -386,6 +463,7 @@ def demo_command() -> None:
 
 
 COMMANDS = (init_command, serve_command, checkpoint_command, log_key_group, principal_group, submit_command,
+            scheduler_command, jobs_group, settle_group,
             expire_command, demo_command)
 
 

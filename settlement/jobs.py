@@ -54,7 +54,7 @@ class Jobs:
             done = []
         record.finished_at = self.clock()
         record.status = "failed" if failures else "ok"
-        record.detail = "; ".join(failures) or ", ".join(done) or "nothing to do"
+        record.detail = "\n".join(done + [f"failed: {failure}" for failure in failures]) or "nothing to do"
         with self.store.reader() as session:
             session.add(record)
             session.commit()
@@ -62,50 +62,55 @@ class Jobs:
         _log.info("job ran", extra={"job": name, "status": record.status, "detail": record.detail})
         return record
 
-    def _unit(self, failures: list[str], what: str, work: Callable) -> bool:
-        """One unit of work in its own transaction; a failure is recorded, not raised."""
+    def _unit(self, done: list[str], failures: list[str], what: str, work: Callable) -> None:
+        """One unit of work in its own transaction. What it appended is reported as
+        ``<what> at seq N``; a failure is recorded, not raised."""
         try:
             with self.store.writer() as writer:
-                return work(writer) is not None
+                outcome = work(writer)
         except Exception as error:
             if not isinstance(error, Refused):
                 _log.exception("unit failed", extra={"unit": what})
             failures.append(f"{what}: {error}")
-            return False
+            return
+        if outcome is not None and not outcome.replayed:
+            done.append(f"{what} at seq {outcome.seq}")
 
     def checkpoint(self, failures: list[str]) -> list[str]:
         note = self.store.checkpoint()
         return [f"checkpoint of size {note.splitlines()[1]}"]
 
     def expiry(self, failures: list[str]) -> list[str]:
+        """Cross-province trades past their hold, then assets past their validity."""
         now = self.clock()
-        done = []
+        done: list[str] = []
         with self.store.reader() as session:
-            assets = assets_due_to_expire(session, now.astimezone(SHANGHAI).date().isoformat())
             trades = trades_due_to_expire(session, format_time(now))
-        for asset in assets:
-            if self._unit(failures, f"expire {asset}", lambda w, a=asset: submit_ledger(
-                    w, f"expire:{a}", [{"op": "expire", "asset": a}])):
-                done.append(f"expired {asset}")
+            assets = assets_due_to_expire(session, now.astimezone(SHANGHAI).date().isoformat())
         for trade in trades:
-            if self._unit(failures, f"expire trade {trade}", lambda w, t=trade: submit_ledger(
-                    w, f"trade-expire:{t}", [{"op": "trade.expire", "trade": t}])):
-                done.append(f"expired trade {trade}")
+            self._unit(done, failures, f"expired trade {trade}", lambda w, t=trade: submit_ledger(
+                w, f"trade-expire:{t}", [{"op": "trade.expire", "trade": t}]))
+        for asset in assets:
+            self._unit(done, failures, f"expired asset {asset}", lambda w, a=asset: submit_ledger(
+                w, f"expire:{a}", [{"op": "expire", "asset": a}]))
         return done
 
     def settlement(self, failures: list[str]) -> list[str]:
         today = self.clock().astimezone(SHANGHAI).date()
         with self.store.reader() as session:
             due = due_periods(session, today, self.grace_days)
-        return [f"settled {agreement} {period}" for agreement, period in due
-                if self._unit(failures, f"settle {agreement} {period}",
-                              lambda w, a=agreement, p=period: settle(w, a, p))]
+        done: list[str] = []
+        for agreement, period in due:
+            self._unit(done, failures, f"settled {agreement} {period}",
+                       lambda w, a=agreement, p=period: settle(w, a, p))
+        return done
 
     def clearing(self, failures: list[str]) -> list[str]:
         """Clear every pool up to now, to the minute: schedulers firing together agree on it."""
         cutoff = format_time(self.clock().replace(second=0, microsecond=0))
-        done = [f"cleared {pool} up to {cutoff}" for pool in sorted(POOLS)
-                if self._unit(failures, f"clear {pool}", lambda w, p=pool: clear(w, p, cutoff))]
+        done: list[str] = []
+        for pool in sorted(POOLS):
+            self._unit(done, failures, f"cleared {pool} up to {cutoff}", lambda w, p=pool: clear(w, p, cutoff))
         overdue_before = format_time(self.clock() - timedelta(days=self.overdue_days))
         with self.store.reader() as session:
             for run in overdue_runs(session, overdue_before):
