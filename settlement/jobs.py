@@ -125,12 +125,22 @@ def last_runs(store: LogStore) -> dict[str, JobRun]:
     return {row.job: row for row in rows}
 
 
+def cron_trigger(expression: str) -> CronTrigger:
+    """A crontab expression in Asia/Shanghai: five fields, or six with seconds first."""
+    fields = expression.split()
+    if len(fields) == 6:
+        second, minute, hour, day, month, day_of_week = fields
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=day_of_week, timezone=SHANGHAI)
+    return CronTrigger.from_crontab(expression, timezone=SHANGHAI)
+
+
 def triggers(schedules: Mapping[str, str]) -> dict[str, CronTrigger]:
-    """A cron trigger per job, in Asia/Shanghai; a bad expression raises ValueError naming it."""
+    """A trigger per job; a bad expression raises ValueError naming the job."""
     result = {}
     for name in JOB_NAMES:
         try:
-            result[name] = CronTrigger.from_crontab(schedules[name], timezone=SHANGHAI)
+            result[name] = cron_trigger(schedules[name])
         except ValueError as error:
             raise ValueError(f"the schedule of job {name} ({schedules[name]!r}) is not a crontab: {error}") from None
     return result
