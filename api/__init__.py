@@ -31,7 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     storage.init_app(app)
     cli.init_app(app)
 
-    from api import commands, log, registry
+    from api import commands, compensation, export, log, registry
 
     api = LedgerApi(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
@@ -39,4 +39,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(log.blp)
     api.register_blueprint(commands.blp)
     api.register_blueprint(registry.blp)
+    api.register_blueprint(compensation.blp)
+    api.register_blueprint(export.blp)
     return app

@@ -8,6 +8,7 @@ import json
 import logging.config
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -420,6 +421,131 @@ def settle_run(agreement: str | None, period: str | None) -> None:
                else f"statement {outcome.results[0]['statement']} appended at seq {outcome.seq}")
 
 
+# -- auditors -----------------------------------------------------------------------------------
+
+
+@click.command("export", cls=Command)
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+def export_command(directory: Path) -> None:
+    """Write a self-contained export bundle of the log and its projections to DIRECTORY."""
+    from api.storage import get_store
+    from ledger.export import export_bundle
+    from settlement.audit import AUDITED_TABLES
+
+    summary = export_bundle(get_store(), directory, AUDITED_TABLES)
+    click.echo(f"exported {summary.size} entries, {summary.checkpoints} checkpoints and "
+               f"{len(summary.rows)} projections ({sum(summary.rows.values())} rows) to {summary.directory}")
+
+
+def _source(location: str, token: str | None):
+    from ledger.sources import DirectorySource, HttpSource
+
+    return HttpSource(location, token=token) if "://" in location else DirectorySource(Path(location))
+
+
+@click.command("verify", cls=Command)
+@click.argument("source")
+@click.option("--since", "since", type=click.File("r", encoding="utf-8"),
+              help="A checkpoint kept from an earlier visit: prove the log only grew, check only new entries.")
+@click.option("--key", "keys", multiple=True, metavar="VERIFIER_KEY",
+              help="Trust only these log keys (default: the keys the source names).")
+@click.option("--token", envvar=TOKEN_ENV, help="An auditor's token, to compare a server's projections too.")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes for signature checks (default: every core).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify_command(source: str, since, keys: tuple[str, ...], token: str | None, workers: int | None,
+                   as_json: bool) -> None:
+    """Verify a bundle directory or a server URL; exit 0 if intact, 1 if not."""
+    from settlement.auditor import audit, audit_since
+
+    origin = _source(source, token)
+    if since is not None:
+        report = audit_since(origin, since.read(), trusted_keys=list(keys) or None, workers=workers)
+    else:
+        with _progress(enabled=not as_json and sys.stderr.isatty()) as progress:
+            report = audit(origin, trusted_keys=list(keys) or None, workers=workers, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        _summary(report)
+    if not report.ok:
+        sys.exit(1)
+
+
+class _progress:
+    """A rich progress bar on a terminal; nothing elsewhere."""
+
+    def __init__(self, *, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), transient=True)
+        self.bar.start()
+        self.tasks: dict[str, int] = {}
+        return self.update
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done)
+
+    def __exit__(self, *_):
+        if self.enabled:
+            self.bar.stop()
+
+
+def _summary(report) -> None:
+    verdict = "INTACT" if report.ok else "NOT INTACT"
+    click.echo(f"{verdict}: {report.source}")
+    click.echo(f"  log:          {report.origin or '?'}, {report.size} entries")
+    if report.since is not None:
+        click.echo(f"  since:        size {report.since} (consistency proven, new entries checked)")
+    click.echo(f"  entries:      {report.entries_checked} checked (leaf hashes, tree, signatures, keys)")
+    click.echo(f"  checkpoints:  {report.checkpoints_checked} verified")
+    if report.tables_compared or report.tables_not_available:
+        click.echo(f"  projections:  {len(report.tables_compared)} replayed and equal"
+                   + (f"; not available: {', '.join(report.tables_not_available)}"
+                      if report.tables_not_available else ""))
+    click.echo(f"  time:         {report.seconds} s")
+    if report.error:
+        click.echo(f"  problem:      {report.error}")
+
+
+@click.command("receipt", cls=Command)
+@click.argument("seq", type=click.IntRange(min=0))
+@click.option("--out", type=click.File("w", encoding="utf-8"), default="-", help="Where to write it (default: stdout).")
+@with_appcontext
+def receipt_command(seq: int, out) -> None:
+    """Write an inclusion receipt (C2SP tlog-proof) for entry SEQ."""
+    from api.storage import get_store
+    from ledger.receipt import make_store_receipt
+
+    out.write(make_store_receipt(get_store(), seq))
+
+
+@click.command("verify-receipt", cls=Command)
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--key", "keys", multiple=True, required=True, metavar="VERIFIER_KEY", help="The log's verifier key.")
+def verify_receipt_command(file, keys: tuple[str, ...]) -> None:
+    """Check an inclusion receipt offline with the log's key; exit 0 if it holds, 1 if not."""
+    from ledger.errors import VerificationError
+    from ledger.receipt import open_receipt
+
+    try:
+        entry, checkpoint = open_receipt(file.read(), list(keys))
+    except VerificationError as error:
+        click.echo(f"NOT VALID: {error}", err=True)
+        sys.exit(1)
+    ops = ", ".join(op.get("op", "?") for op in entry["command"].get("ops", []))
+    click.echo(f"VALID: entry {entry['seq']} ({entry['command'].get('actor')}: {ops}, {entry['time']}) "
+               f"is in {checkpoint.origin} at tree size {checkpoint.size}")
+
+
 # -- the demo --------------------------------------------------------------------------------
 
 
@@ -463,7 +589,8 @@ def demo_command() -> None:
 
 
 COMMANDS = (init_command, serve_command, checkpoint_command, log_key_group, principal_group, submit_command,
-            scheduler_command, jobs_group, settle_group,
+            scheduler_command, jobs_group, settle_group, export_command, verify_command, receipt_command,
+            verify_receipt_command,
             expire_command, demo_command)
 
 

@@ -133,14 +133,5 @@ def key_valid_at(session: Session, name: str, verifier: str, seq: int) -> bool:
             and (key.until_seq is None or seq < key.until_seq))
 
 
-def key_periods(session: Session) -> dict[str, list[dict]]:
-    """Every principal's keys with the seqs each was valid for (``until_seq`` excluded)."""
-    periods: dict[str, list[dict]] = {}
-    for key in session.exec(select(PrincipalKey).order_by(PrincipalKey.from_seq)).scalars():
-        periods.setdefault(key.principal, []).append(
-            {"key": key.verifier, "from_seq": key.from_seq, "until_seq": key.until_seq})
-    return periods
-
-
 def instruments_of(principal: Principal) -> list[str]:
     return json.loads(principal.instruments)

@@ -269,10 +269,12 @@ class LogStore:
 
     # -- checkpoints -----------------------------------------------------------------------
 
-    def checkpoint(self) -> str:
-        """The signed checkpoint of the current tree, stored the first time it is served."""
+    def checkpoint(self, size: int | None = None) -> str:
+        """The signed checkpoint of the tree of ``size`` (default: the whole log), stored the
+        first time it is served."""
         with self.reader() as session:
-            size = self._size(session)
+            size = self._size(session) if size is None else size
+            self._check_size(session, size)
             stored = session.get(StoredCheckpoint, size)
             if stored is not None:
                 return stored.note

@@ -8,6 +8,21 @@ class EntryPageQuery(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1))
 
 
+class CheckpointPageQuery(Schema):
+    start = fields.Integer(load_default=0, validate=validate.Range(min=0), metadata={"description": "smallest tree size"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1))
+
+
+class StoredCheckpointSchema(Schema):
+    size = fields.Integer(required=True)
+    note = fields.String(required=True, metadata={"description": "the signed checkpoint, exactly as served"})
+
+
+class CheckpointPageSchema(Schema):
+    checkpoints = fields.List(fields.Nested(StoredCheckpointSchema), required=True)
+    next = fields.Integer(allow_none=True, required=True)
+
+
 class InclusionQuery(Schema):
     seq = fields.Integer(required=True, validate=validate.Range(min=0))
     size = fields.Integer(validate=validate.Range(min=1),

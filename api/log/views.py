@@ -4,15 +4,15 @@ from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from api.log.schemas import (ConsistencyProofSchema, ConsistencyQuery, EntryPageQuery, EntryPageSchema,
+from api.log.schemas import (CheckpointPageQuery, CheckpointPageSchema, ConsistencyProofSchema, ConsistencyQuery, EntryPageQuery, EntryPageSchema,
                              InclusionProofSchema, InclusionQuery, LogEntrySchema, LogKeysSchema)
 from api.problems import Problem
 from api.storage import get_store
-from contracts.principals import key_periods
 from ledger.checkpoint import parse_body
 from ledger.encoding import b64encode
-from ledger.logkeys import all_keys
+from ledger.export import key_registry
 from ledger.note import split_note
+from ledger.receipt import make_store_receipt
 from ledger.store import LogError, StoredEntry
 
 blp = Blueprint("log", __name__, url_prefix="/v1/log", description="The signed, append-only log")
@@ -43,15 +43,8 @@ def checkpoint():
 @blp.response(200, LogKeysSchema)
 def keys():
     """The log's verifier keys, newest first, and every principal's keys with their validity."""
-    store = get_store()
-    with store.reader() as session:
-        rows = all_keys(session)
-        principals = key_periods(session)
-    history = [{"key": k.verifier, "from_seq": k.added_seq, "until_seq": k.retired_seq} for k in rows]
-    active = [k.verifier for k in rows if k.retired_seq is None]
-    newest = active[-1]
-    return {"log": newest, "previous": [k.verifier for k in reversed(rows) if k.verifier != newest],
-            "log_history": history, "principals": principals}
+    with get_store().reader() as session:
+        return key_registry(session)
 
 
 @blp.route("/entries/<seq>")
@@ -82,6 +75,33 @@ class Entries(MethodView):
         following = start + len(page)
         return {"entries": [_entry_body(e) for e in page],
                 "next": following if following < size else None}
+
+
+@blp.route("/checkpoints")
+class Checkpoints(MethodView):
+    @blp.arguments(CheckpointPageQuery, location="query", error_status_code=400)
+    @blp.response(200, CheckpointPageSchema)
+    def get(self, query: dict):
+        """Every checkpoint the log has served, smallest tree first, from tree size ``start``."""
+        limit = min(query["limit"], current_app.config["ECOLEDGER"].entries_page_limit)
+        stored = get_store().checkpoints(query["start"], limit + 1)
+        page = [{"size": c.size, "note": c.note} for c in stored[:limit]]
+        return {"checkpoints": page, "next": stored[limit].size if len(stored) > limit else None}
+
+
+@blp.route("/receipts/<seq>")
+@blp.doc(responses={200: {"description": "a C2SP tlog-proof of the entry in the latest checkpoint, "
+                                         "carrying the entry as its extra data",
+                          "content": {"text/plain": {"schema": {"type": "string"}}}}})
+def receipt(seq: str):
+    """An inclusion receipt for entry ``seq``, checkable offline with the log's key."""
+    if not seq.isdigit():
+        raise Problem(400, "INVALID_PARAMETER", f"seq must be a non-negative integer, not {seq!r}")
+    try:
+        text = make_store_receipt(get_store(), int(seq))
+    except LogError as error:
+        raise _out_of_range(error) from None
+    return Response(text, mimetype="text/plain", content_type="text/plain; charset=utf-8")
 
 
 @blp.route("/proofs/inclusion")

@@ -1,0 +1,138 @@
+"""Where an auditor reads a log from: an export bundle on disk, or a running server.
+
+Both give the same things in the same shapes (specs/log.md §4): the latest checkpoint, every
+stored checkpoint, the keys, the entries from a seq on, and (bundles, or servers to auditors)
+the projections. Neither is trusted: everything read is checked by the auditor's tool.
+"""
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ledger.encoding import b64decode
+from ledger.errors import VerificationError
+
+
+class DirectorySource:
+    """An export bundle (see :mod:`ledger.export`)."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        try:
+            self.manifest = json.loads((self.directory / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise VerificationError(f"{self.directory} is not an export bundle: {error}") from None
+
+    def __str__(self) -> str:
+        return str(self.directory)
+
+    def _lines(self, name: str) -> Iterator[dict[str, Any]]:
+        path = self.directory / name
+        try:
+            with path.open("rb") as file:
+                for number, line in enumerate(file, start=1):
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        raise VerificationError(f"{name} line {number} is not JSON") from None
+        except FileNotFoundError:
+            raise VerificationError(f"the bundle has no {name}") from None
+
+    def checkpoint(self) -> str:
+        return (self.directory / "checkpoint.txt").read_text(encoding="utf-8")
+
+    def checkpoints(self) -> Iterator[str]:
+        for item in self._lines("checkpoints.jsonl"):
+            yield item["note"]
+
+    def keys(self) -> dict[str, Any]:
+        return json.loads((self.directory / "keys.json").read_text(encoding="utf-8"))
+
+    def entries(self, start: int = 0) -> Iterator[dict[str, Any]]:
+        for item in self._lines("entries.jsonl"):
+            if item.get("seq", start) >= start:
+                yield item
+
+    def projection(self, table: str) -> Iterator[dict[str, Any]] | None:
+        path = f"projections/{table}.jsonl"
+        return self._lines(path) if (self.directory / path).exists() else None
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes] | None:
+        return None
+
+
+class HttpSource:
+    """A running ledger, read over its public log endpoints (and, with an auditor's token,
+    the projections' export)."""
+
+    def __init__(self, url: str, *, token: str | None = None, timeout: float = 60):
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise VerificationError(f"{url} is not an http(s) URL")
+        self.url = url.rstrip("/")
+        self._token = token
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return self.url
+
+    def _open(self, path: str, **params: Any):
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        request = urllib.request.Request(self.url + path + query)
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            return urllib.request.urlopen(request, timeout=self.timeout)
+        except urllib.error.HTTPError as error:
+            raise VerificationError(f"{self.url}{path}: HTTP {error.code}") from None
+        except (urllib.error.URLError, TimeoutError) as error:
+            raise VerificationError(f"{self.url} cannot be reached: {error}") from None
+
+    def _get(self, path: str, **params: Any) -> bytes:
+        with self._open(path, **params) as answer:
+            return answer.read()
+
+    def _json(self, path: str, **params: Any) -> Any:
+        try:
+            return json.loads(self._get(path, **params))
+        except ValueError:
+            raise VerificationError(f"{self.url}{path}: the answer is not JSON") from None
+
+    def checkpoint(self) -> str:
+        return self._get("/v1/log/checkpoint").decode("utf-8")
+
+    def checkpoints(self) -> Iterator[str]:
+        start = 0
+        while start is not None:
+            page = self._json("/v1/log/checkpoints", start=start)
+            yield from (item["note"] for item in page["checkpoints"])
+            start = page["next"]
+
+    def keys(self) -> dict[str, Any]:
+        return self._json("/v1/log/keys")
+
+    def entries(self, start: int = 0) -> Iterator[dict[str, Any]]:
+        following: int | None = start
+        while following is not None:
+            page = self._json("/v1/log/entries", start=following, limit=1000)
+            yield from page["entries"]
+            following = page["next"]
+
+    def projection(self, table: str) -> Iterator[dict[str, Any]] | None:
+        """The table's rows streamed line by line; None without an auditor's token."""
+        if not self._token:
+            return None
+        return self._stream(f"/v1/export/projections/{table}")
+
+    def _stream(self, path: str) -> Iterator[dict[str, Any]]:
+        with self._open(path) as answer:
+            for line in answer:
+                if line.strip():
+                    yield json.loads(line)
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        answer = self._json("/v1/log/proofs/consistency", first=first, second=second)
+        return [b64decode(h) for h in answer["hashes"]]
