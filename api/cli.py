@@ -562,6 +562,8 @@ def _seed_demo(url: str) -> None:
                    f"({result.size} entries)")
     click.echo(f"  {len(result.principals)} principals ({', '.join(result.principals)}), "
                f"{len(result.accounts)} enterprises, {len(result.assets)} assets")
+    for line in result.compensation_lines():
+        click.echo(f"  {line}")
     waiting = result.pending_trade_status == "pending"
     click.echo(f"  cross-province trade {result.pending_trade} "
                + ("waits for sc-exchange's trade.confirm" if waiting else f"is {result.pending_trade_status}"))

@@ -7,6 +7,19 @@ and across the provinces (one cross-province trade confirmed, one left pending),
 judicial freeze, carbon credits transferred across the border and retired (川渝互认), and an
 energy-use surrender.
 
+Watershed compensation between the two provinces: the sample agreements of
+``config/agreements/`` that involve only SC and CQ (琼江 ``qiongjiang``, monthly class target and
+index change; 渠江 ``qujiang``, yearly P index; 濑溪河 ``laixihe``, monthly class steps), each
+proposed by one finance bureau and signed by the other; the monitoring stations' samples (two a
+month, on the 8th and the 22nd) from the reference year before each term up to the last complete
+period, drawn from a generator seeded by section and date, so every run draws the same values;
+the settlement job's statements for every period past its grace days, one of them superseded
+after a correction (a TP value of 琼江 in June 2025 typed ten times too high); then a clearing run
+of the ``compensation`` and of the ``trade`` pool, the compensation payment confirmed by both
+bureaus (the CNY moves), the trade payment confirmed by its payer only and left waiting for the
+payee. ``config/`` is not part of an installed package: the agreements are read from the
+repository next to this package, and skipped with a note when it is not there.
+
 Every principal signs its own commands with its key under ``<home>/keys/principals/``; the
 first administrator is registered by the ledger itself, as ``ecoledger principal add`` does.
 Command ids are fixed, so a second run finds every command in the log already and appends
@@ -15,14 +28,21 @@ they are valid.
 """
 
 import json
+import logging
 import os
+import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from flask import current_app, has_app_context
+from sqlalchemy import func, select
+
 from api.auth import mint_token, token_hash
 from api.client import create_key, load_key, principal_key_path, sign_command
+from contracts.clearing import POOLS
 from contracts.commands import Outcome, submit, submit_ledger
 from contracts.context import SHANGHAI
 from contracts.errors import Refused
@@ -30,10 +50,18 @@ from contracts.instruments import INSTRUMENTS
 from contracts.principals import current_key
 from contracts.uscc import check_character
 from ledger.keys import SigningKey
-from ledger.projections import Asset, Principal, PrincipalToken, Trade
+from ledger.projections import (Agreement, AgreementSignature, Asset, ClearingPayment, ClearingRun, Obligation,
+                                Principal, PrincipalToken, Statement, Trade)
 from ledger.store import LogStore, LogWriter
+from settlement.clearing import clear
+from settlement.periods import period_bounds, period_of
+from settlement.service import due_periods, settle
 
 TOKENS_FILE = "demo-tokens.json"
+AGREEMENTS_DIR = Path(__file__).resolve().parents[1] / "config" / "agreements"
+"""The sample agreements, in the repository (``config/`` is not inside an installed package)."""
+DEFAULT_GRACE_DAYS = 10
+_log = logging.getLogger("ecoledger.demo")
 
 
 class DemoError(ValueError):
@@ -129,6 +157,102 @@ def asset_id(instrument: str, province: str, attributes: dict[str, Any]) -> str:
 # -- what ---------------------------------------------------------------------------------
 
 
+# -- watershed compensation ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """How a section's water looks: a typical concentration per indicator (mg/L), the places
+    it is reported to, a factor per year (a trend), and the random spread around it."""
+
+    levels: dict[str, str]
+    years: dict[int, str]
+    spread: int = 120
+    """± per mille of noise on every sample."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAgreement:
+    id: str
+    proposer: str
+    signer: str
+    monitor: str
+    profiles: dict[str, Profile]
+    """Per section id."""
+
+
+PLACES = {"CODMn": Decimal("0.1"), "COD": Decimal("0.1"), "BOD5": Decimal("0.1"), "NH3N": Decimal("0.001"),
+          "TP": Decimal("0.001"), "TN": Decimal("0.01")}
+SEASON = tuple(Decimal(x) for x in ("0.92", "0.90", "0.95", "1.00", "1.05", "1.12", "1.18", "1.15", "1.06",
+                                    "0.98", "0.94", "0.90"))
+"""Monthly factors: the wet season (汛期, June to September) washes more into the rivers."""
+SAMPLE_DAYS = (8, 22)
+
+DEMO_AGREEMENTS = (
+    # 琼江 光辉断面 (潼南, Chongqing): monitored by Chongqing's station; getting slowly cleaner.
+    DemoAgreement("qiongjiang", "sc-finance", "cq-finance", "cq-monitor", {
+        "qj-guanghui": Profile({"CODMn": "3.9", "NH3N": "0.42", "TP": "0.115"},
+                               {2024: "1.05", 2025: "1.00", 2026: "0.96"})}),
+    # 渠江 赛龙断面: P index around 0.9, met in 2024 and 2025.
+    DemoAgreement("qujiang", "sc-finance", "cq-finance", "sc-monitor", {
+        "qu-gelan": Profile({"CODMn": "3.2", "NH3N": "0.45", "TP": "0.12", "TN": "1.6"},
+                            {2023: "1.12", 2024: "1.10", 2025: "1.02"}, spread=80)}),
+    # 濑溪河 高洞电站断面 (泸州, Sichuan): class III to IV, improving after 2024's works upstream.
+    DemoAgreement("laixihe", "cq-finance", "sc-finance", "sc-monitor", {
+        "lx-gaodong": Profile({"COD": "18.5", "NH3N": "0.85", "TP": "0.17"},
+                              {2024: "1.08", 2025: "1.00", 2026: "0.90"}, spread=100)}),
+)
+TYPO = ("qj-guanghui", "2025-06", "TP")
+"""The submission sent with one value ten times too high, then corrected."""
+FINANCE = {"SC": "sc-finance", "CQ": "cq-finance"}
+EXCHANGES = {"SC": "sc-exchange", "CQ": "cq-exchange"}
+
+
+def sample_values(section: str, profile: Profile, day: date, indicators: list[str]) -> dict[str, str]:
+    """The sample of ``section`` on ``day``: the same every run (seeded by section and date)."""
+    rng = random.Random(f"ecoledger-demo:{section}:{day.isoformat()}")
+    year = profile.years.get(day.year, profile.years[max(profile.years)])
+    values = {}
+    for indicator in indicators:
+        noise = Decimal(1) + Decimal(rng.randint(-profile.spread, profile.spread)) / 1000
+        value = Decimal(profile.levels[indicator]) * SEASON[day.month - 1] * Decimal(year) * noise
+        values[indicator] = str(value.quantize(PLACES[indicator], rounding=ROUND_HALF_UP))
+    return values
+
+
+def _months(first: date, last: date) -> list[str]:
+    months, day = [], first.replace(day=1)
+    while day <= last:
+        months.append(period_of(day, "month"))
+        day = (day + timedelta(days=32)).replace(day=1)
+    return months
+
+
+def last_complete_day(today: date, kind: str) -> date:
+    """The last day of the last period (month or year) that ended before ``today``."""
+    first, _ = period_bounds(period_of(today, kind), kind)
+    return first - timedelta(days=1)
+
+
+def _grace_days() -> int:
+    if has_app_context() and "ECOLEDGER" in current_app.config:
+        return current_app.config["ECOLEDGER"].settlement_grace_days
+    return DEFAULT_GRACE_DAYS
+
+
+@dataclass
+class CompensationResult:
+    agreements: list[str] = field(default_factory=list)
+    submissions: int = 0
+    statements: int = 0
+    superseded: list[str] = field(default_factory=list)
+    runs: dict[str, str] = field(default_factory=dict)
+    """pool → the demo's clearing run."""
+    waiting: list[str] = field(default_factory=list)
+    """Payments waiting for a confirmation."""
+    notes: list[str] = field(default_factory=list)
+
+
 @dataclass
 class DemoResult:
     home: Path
@@ -144,6 +268,22 @@ class DemoResult:
     tokens_path: Path
     keys_dir: Path
     tokens: dict[str, str] = field(repr=False, default_factory=dict)
+    compensation: CompensationResult = field(default_factory=CompensationResult)
+
+    def compensation_lines(self) -> list[str]:
+        """What the demo holds of compensation and clearing, to print after the summary."""
+        c = self.compensation
+        lines = list(c.notes)
+        if c.agreements:
+            lines.append(f"compensation agreements {', '.join(c.agreements)} active: {c.submissions} monitoring "
+                         f"submissions, {c.statements} settlement statements"
+                         + (f", {len(c.superseded)} of them superseded after the correction of "
+                            f"{TYPO[0]} {TYPO[1]}" if c.superseded else ""))
+        for pool, run in c.runs.items():
+            lines.append(f"clearing run {run} of the {pool} pool")
+        for payment in c.waiting:
+            lines.append(f"clearing payment {payment} waits for a clearing.confirm")
+        return lines
 
 
 class _Demo:
@@ -287,6 +427,145 @@ class _Demo:
         return list(assets.values()), pending
 
 
+class _Compensation:
+    """The demo's agreements, monitoring data, statements and clearing, on top of :class:`_Demo`."""
+
+    def __init__(self, demo: _Demo, today: date, grace_days: int, directory: Path):
+        self.demo = demo
+        self.session = demo.writer.session
+        self.today = today
+        self.grace_days = grace_days
+        self.directory = directory
+        self.result = CompensationResult()
+
+    def run(self) -> CompensationResult:
+        documents = self.documents()
+        for item, document in documents:
+            self.agree(item, document)
+        typo = {}
+        for item, document in documents:
+            typo.update(self.monitor(item, document))
+        self.settle_due()
+        if TYPO in typo:
+            self.correct(*typo[TYPO])
+        self.clear_pools()
+        self.report()
+        return self.result
+
+    def documents(self) -> list[tuple[DemoAgreement, dict]]:
+        if not self.directory.is_dir():
+            note = (f"no sample agreements: {self.directory} is not there (an installed package has no config/); "
+                    "compensation agreements, monitoring and statements skipped")
+            _log.warning("demo agreements skipped", extra={"directory": str(self.directory)})
+            self.result.notes.append(note)
+            return []
+        loaded = []
+        for item in DEMO_AGREEMENTS:
+            path = self.directory / f"{item.id}.json"
+            try:
+                loaded.append((item, json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError) as error:
+                self.result.notes.append(f"agreement {item.id} skipped: {path} cannot be read ({error})")
+        return loaded
+
+    def agree(self, item: DemoAgreement, document: dict) -> None:
+        """Proposed by one bureau (its party's signature), signed by the other: active."""
+        version = document["version"]
+        if self.session.get(Agreement, (item.id, version)) is None:
+            self.demo.do(item.proposer, f"demo:agreement-propose:{item.id}:{version}",
+                         {"op": "agreement.propose", "document": document})
+        signer_party = self.session.get(Principal, item.signer).province
+        if self.session.get(AgreementSignature, (item.id, version, signer_party)) is None:
+            digest = self.session.get(Agreement, (item.id, version)).digest
+            self.demo.do(item.signer, f"demo:agreement-sign:{item.id}:{version}", {
+                "op": "agreement.sign", "agreement": item.id, "version": version, "digest": digest})
+        self.result.agreements.append(item.id)
+
+    def monitor(self, item: DemoAgreement, document: dict) -> dict:
+        """One submission per section and month, from the reference year before the term up to
+        the last complete period; answers the submission with the typo, if it was sent."""
+        start = date.fromisoformat(document["term"]["from"])
+        end = min(date.fromisoformat(document["term"]["to"]), last_complete_day(self.today, document["period"]))
+        typo = {}
+        for section in document["sections"]:
+            profile = item.profiles.get(section["id"])
+            if profile is None:
+                continue
+            for month in _months(date(start.year - 1, 1, 1), end):
+                first, _ = period_bounds(month, "month")
+                samples = [{"date": (day := first.replace(day=d)).isoformat(),
+                            "values": sample_values(section["id"], profile, day, document["indicators"])}
+                           for d in SAMPLE_DAYS]
+                typo_here = (section["id"], month) == TYPO[:2]
+                if typo_here:
+                    right = [dict(s, values=dict(s["values"])) for s in samples]
+                    samples[1]["values"][TYPO[2]] = str(Decimal(samples[1]["values"][TYPO[2]]) * 10)
+                outcome = self.demo.do(item.monitor, f"demo:monitoring:{section['id']}:{month}", {
+                    "op": "monitoring.submit", "section": section["id"], "samples": samples})
+                self.result.submissions += 1
+                if typo_here:
+                    typo[TYPO] = (item.monitor, outcome.results[0]["submission"], section["id"], month, right)
+        return typo
+
+    def settle_due(self) -> None:
+        """The settlement job: a statement for every period past its grace days."""
+        for agreement, period in due_periods(self.session, self.today, self.grace_days):
+            if agreement in self.result.agreements:
+                self._settle(agreement, period)
+
+    def _settle(self, agreement: str, period: str) -> None:
+        outcome = settle(self.demo.writer, agreement, period)
+        self.demo.appended += outcome is not None and not outcome.replayed
+
+    def correct(self, monitor: str, submission: str, section: str, month: str, samples: list) -> None:
+        """The station finds the typo and corrects it; the settlement job runs again: the
+        statements that used the month (its own, and the one a year later, whose reference
+        period it is) are computed again and supersede the first ones."""
+        outcome = self.demo.do(monitor, f"demo:monitoring-correct:{section}:{month}", {
+            "op": "monitoring.correct", "submission": submission, "samples": samples})
+        if not outcome.replayed:  # else the statements were brought up to date already
+            self.settle_due()
+
+    def clear_pools(self) -> None:
+        """Clear every pool up to its newest open obligation; then the compensation payment is
+        confirmed by both bureaus and the trade payment by its payer only."""
+        for pool in sorted(POOLS):
+            cutoff = self.session.execute(select(func.max(Obligation.created_at)).where(
+                Obligation.pool == pool, Obligation.status == "open")).scalar()
+            if cutoff:
+                outcome = clear(self.demo.writer, pool, cutoff)
+                self.demo.appended += outcome is not None and not outcome.replayed
+        plan = (("compensation", FINANCE, ("payer", "payee")), ("trade", EXCHANGES, ("payer",)))
+        for pool, confirmers, sides in plan:
+            run = self.session.execute(select(ClearingRun).where(ClearingRun.pool == pool)
+                                       .order_by(ClearingRun.seq).limit(1)).scalars().first()
+            if run is None:
+                continue
+            self.result.runs[pool] = run.id
+            payment = self.session.get(ClearingPayment, f"{run.id}-0")
+            if payment is None:
+                continue
+            for side in sides:
+                province = getattr(payment, side).split(":", 1)[0]
+                confirmer = confirmers.get(province)
+                if confirmer and payment.settled_seq is None and getattr(payment, f"{side}_confirmed_by") is None:
+                    self.demo.do(confirmer, f"demo:clearing-confirm:{pool}:{side}",
+                                 {"op": "clearing.confirm", "payment": payment.id})
+
+    def report(self) -> None:
+        ids = self.result.agreements
+        if ids:
+            self.result.statements = self.session.execute(select(func.count()).select_from(Statement).where(
+                Statement.agreement.in_(ids))).scalar_one()
+            self.result.superseded = list(self.session.execute(select(Statement.id).where(
+                Statement.agreement.in_(ids), Statement.superseded_by.is_not(None)).order_by(Statement.seq)).scalars())
+        runs = list(self.result.runs.values())
+        if runs:
+            self.result.waiting = list(self.session.execute(select(ClearingPayment.id).where(
+                ClearingPayment.run.in_(runs), ClearingPayment.settled_seq.is_(None))
+                .order_by(ClearingPayment.id)).scalars())
+
+
 def _principal_keys(home: Path) -> dict[str, SigningKey]:
     keys = {}
     for party in PARTIES:
@@ -337,19 +616,26 @@ def _write_tokens(path: Path, home: Path, tokens: dict[str, str]) -> None:
     os.replace(temporary, path)
 
 
-def run_demo(store: LogStore, home: Path) -> DemoResult:
-    """Fill the ledger with the demo data set; a second run appends nothing."""
+def run_demo(store: LogStore, home: Path, *, today: date | None = None, grace_days: int | None = None,
+             agreements_dir: Path | None = None) -> DemoResult:
+    """Fill the ledger with the demo data set; a second run appends nothing.
+
+    ``today`` (Asia/Shanghai; default now) decides the last complete period monitored and the
+    periods due for settlement, ``grace_days`` (default: the ``settlement_grace_days`` setting)
+    how long after its end a period is due."""
     home = Path(home)
+    today = today or datetime.now(UTC).astimezone(SHANGHAI).date()
+    grace_days = _grace_days() if grace_days is None else grace_days
     keys = _principal_keys(home)
     tokens_path = home / TOKENS_FILE
     with store.writer() as writer:
         demo = _Demo(writer, keys, home)
         demo.register()
         assets, pending = demo.populate()
+        compensation = _Compensation(demo, today, grace_days, agreements_dir or AGREEMENTS_DIR).run()
         tokens, minted = _tokens(writer.session, _read_tokens(tokens_path))
-        today = datetime.now(UTC).astimezone(SHANGHAI).date().isoformat()
         due = [a for a in assets if (row := writer.session.get(Asset, a)).expired_seq is None
-               and row.expires_on is not None and row.expires_on < today]
+               and row.expires_on is not None and row.expires_on < today.isoformat()]
         status = writer.session.get(Trade, pending).status
     if minted or not tokens_path.exists():
         _write_tokens(tokens_path, home, tokens)
@@ -357,7 +643,8 @@ def run_demo(store: LogStore, home: Path) -> DemoResult:
                       accounts=[x.account for x in ENTERPRISES.values()], assets=assets, pending_trade=pending,
                       pending_trade_status=status,
                       due_to_expire=due, tokens_path=tokens_path, keys_dir=principal_key_path(home, "x").parent,
-                      tokens=tokens)
+                      tokens=tokens, compensation=compensation)
 
 
-__all__ = ["ENTERPRISES", "PARTIES", "DemoError", "DemoResult", "asset_id", "principal_op", "run_demo", "uscc"]
+__all__ = ["AGREEMENTS_DIR", "DEMO_AGREEMENTS", "ENTERPRISES", "PARTIES", "CompensationResult", "DemoError",
+           "DemoResult", "asset_id", "principal_op", "run_demo", "sample_values", "uscc"]

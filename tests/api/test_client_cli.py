@@ -11,7 +11,8 @@ import stat
 import threading
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,12 +22,12 @@ from werkzeug.serving import make_server
 
 from api.auth import current_principal
 from api.client import Client, ClientError, load_key, principal_key_path, sign_command
-from api.demo import ENTERPRISES, PARTIES
+from api.demo import ENTERPRISES, PARTIES, run_demo
 from api.storage import get_store
 from contracts.uscc import check_character, uscc_error
 from ledger import verify
 from ledger.keys import SigningKey
-from ledger.projections import Balance, Hold, Trade
+from ledger.projections import Agreement, Balance, Hold, Trade
 
 SC_ENTERPRISE = "SC:ENT:" + "91510100MA6C00001" + check_character("91510100MA6C00001")
 CQ_ENTERPRISE = "CQ:ENT:" + "91500000MA5U00003" + check_character("91500000MA5U00003")
@@ -252,13 +253,16 @@ def test_demo_twice_appends_nothing_the_second_time(runner, client, app):
     assert [e["seq"] for e in entries] == list(range(size))
     actors = {e["entry"]["command"]["actor"] for e in entries[1:]}
     assert actors == {"ledger", "admin", "sc-sthj", "sc-slt", "sc-fgw", "cd-sthj", "cq-sthj", "cq-slj", "cq-fgw",
-                      "cq-sthj-thc", "sc-exchange", "cq-exchange"}
+                      "cq-sthj-thc", "sc-exchange", "cq-exchange", "sc-finance", "cq-finance", "sc-monitor",
+                      "cq-monitor"}
     for item in entries[1:]:
         if item["entry"]["command"]["actor"] != "ledger":
             assert verify.verify_entry_signature(item["entry"]).name == item["entry"]["command"]["actor"]
     ops = {op["op"] for e in entries for op in e["entry"]["command"]["ops"]}
     assert {"account.open", "asset.define", "issue", "cny.deposit", "trade", "trade.confirm", "pledge",
-            "account.freeze", "transfer", "retire", "surrender"} <= ops
+            "account.freeze", "transfer", "retire", "surrender", "agreement.propose", "agreement.sign",
+            "monitoring.submit", "monitoring.correct", "settlement.statement", "clearing.run",
+            "clearing.confirm"} <= ops
     defined = {op["instrument"] for e in entries for op in e["entry"]["command"]["ops"] if op["op"] == "asset.define"}
     assert defined == {"PDR", "WR", "EUR", "CHTF", "CQCER"}
     assert all(uscc_error(e.account.split(":")[2]) is None for e in ENTERPRISES.values())
@@ -268,6 +272,100 @@ def test_demo_twice_appends_nothing_the_second_time(runner, client, app):
         assert statuses == ["confirmed", "pending", "settled", "settled"]
         kinds = sorted(h.kind for h in session.exec(select(Hold).where(Hold.released_seq.is_(None))).scalars())
         assert kinds == ["freeze", "pledge", "trade", "trade"]
+
+
+DEMO_DAY = date(2025, 9, 1)
+"""The demo as run on 1 September 2025: monthly data up to August 2025, yearly up to 2024;
+with 10 grace days the statements of January to July 2025 and of 2024 are due."""
+
+
+def _demo_on(app, day: date = DEMO_DAY, **kwargs):
+    with app.app_context():
+        return run_demo(get_store(), app.config["ECOLEDGER"].home, today=day, grace_days=10, **kwargs)
+
+
+def test_demo_loads_the_sample_agreements_settles_and_clears(app, client):
+    result = _demo_on(app)
+    size = _size(app)
+    again = _demo_on(app)
+    assert again.appended == 0 and _size(app) == size
+    assert again.compensation == result.compensation
+    c = result.compensation
+    assert (c.agreements, c.notes, sorted(c.runs)) == (
+        ["qiongjiang", "qujiang", "laixihe"], [], ["compensation", "trade"])
+    # 琼江 and 濑溪河: 2024-01 to 2025-08, 20 months each; 渠江: 2023 and 2024, 24 months.
+    assert c.submissions == 20 + 24 + 20
+    auditor = {"Authorization": f"Bearer {result.tokens['auditor']}"}
+
+    def read(url, **params):
+        response = client.get(url, headers=auditor, query_string=params)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    agreements = read("/v1/agreements")["items"]
+    assert [(a["id"], a["status"]) for a in agreements] == [
+        ("laixihe", "active"), ("qiongjiang", "active"), ("qujiang", "active")]
+    signatures = {a["id"]: [(s["party"], s["principal"]) for s in read(f"/v1/agreements/{a['id']}")[
+        "versions"][0]["signatures"]] for a in agreements}
+    assert signatures == {"qiongjiang": [("SC", "sc-finance"), ("CQ", "cq-finance")],
+                          "qujiang": [("SC", "sc-finance"), ("CQ", "cq-finance")],
+                          "laixihe": [("CQ", "cq-finance"), ("SC", "sc-finance")]}
+
+    # Samples are drawn from a generator seeded by section and date: the same on every machine.
+    first = read("/v1/monitoring/submissions", limit=1)["items"][0]
+    assert (first["section"], first["submitted_by"], first["first_date"]) == ("qj-guanghui", "cq-monitor", "2024-01-08")
+    assert read(f"/v1/monitoring/submissions/{first['id']}")["samples"] == [
+        {"date": "2024-01-08", "values": {"CODMn": "4.1", "NH3N": "0.360", "TP": "0.105"}},
+        {"date": "2024-01-22", "values": {"CODMn": "4.1", "NH3N": "0.415", "TP": "0.105"}}]
+    corrected = read("/v1/monitoring/submissions", current="false")["items"]
+    assert [(x["section"], x["first_date"]) for x in corrected] == [("qj-guanghui", "2025-06-08")]
+
+    statements = read("/v1/agreements/qiongjiang/statements", current="true")["items"]
+    assert [x["period"] for x in statements] == [f"2025-{m:02d}" for m in range(1, 8)]
+    june = read("/v1/agreements/qiongjiang/statements/2025-06")
+    typo = read(f"/v1/statements/{june['history'][0]['id']}")
+    # The typo (TP ten times too high) makes the month 劣V: missed, −1,000,000, and the index
+    # change is capped at −400,000: Sichuan owes Chongqing 1,400,000.00, undone by the correction.
+    assert (typo["sections"][0]["class"], typo["transfers"]) == (
+        6, [{"from": "SC", "to": "CQ", "amount": "1400000.00"}])
+    assert [r["amount"] for r in typo["statement"]["sections"][0]["rules"]] == ["-1000000.00", "-400000.00"]
+    assert june["sections"][0]["class"] <= 3 and june["supersedes"] == typo["id"]
+    # 濑溪河: (III − class) × 300,000 every month; 渠江: the 2024 statement only.
+    for item in read("/v1/agreements/laixihe/statements")["items"]:
+        section = item["sections"][0]
+        assert Decimal(section["amount"]) == (3 - section["class"]) * 300000
+    assert [x["period"] for x in read("/v1/agreements/qujiang/statements")["items"]] == ["2024"]
+
+    runs = {r["pool"]: r for r in read("/v1/clearing/runs")["items"]}
+    compensation, trade = runs["compensation"], runs["trade"]
+    gross = {(g["from"], g["to"]): Decimal(g["amount"]) for g in compensation["gross"]}
+    owed = gross.get(("CQ:FIN:treasury", "SC:FIN:treasury"), 0) - gross.get(("SC:FIN:treasury", "CQ:FIN:treasury"), 0)
+    [payment] = compensation["payments"]
+    assert Decimal(payment["amount"]) == abs(owed) and payment["status"] == "settled"
+    assert (payment["payer_confirmed_by"], payment["payee_confirmed_by"]) == (
+        ("cq-finance", "sc-finance") if owed > 0 else ("sc-finance", "cq-finance"))
+    assert compensation["status"] == "settled"
+    assert trade["payments"] == [{
+        "id": f"{trade['id']}-0", "payer": "CQ:EXC:cq-exchange", "payee": "SC:EXC:sc-exchange",
+        "amount": "428000.00", "payer_confirmed_by": "cq-exchange", "payee_confirmed_by": None,
+        "waiting_for": ["payee"], "status": "waiting", "settled_seq": None}]  # 80 t × 5350 元
+    assert c.waiting == [payment["id"] for payment in trade["payments"]]
+    assert read("/v1/obligations/summary")["items"] == []
+    lines = result.compensation_lines()
+    assert any("qiongjiang, qujiang, laixihe" in line for line in lines)
+    assert any(trade["id"] in line and "trade pool" in line for line in lines)
+
+
+def test_demo_without_the_sample_agreements_says_so_and_clears_trades(app, tmp_path):
+    result = _demo_on(app, agreements_dir=tmp_path / "not-there")
+    c = result.compensation
+    assert c.agreements == [] and c.submissions == 0 and list(c.runs) == ["trade"]
+    assert len(c.notes) == 1 and "no sample agreements" in c.notes[0] and str(tmp_path / "not-there") in c.notes[0]
+    assert result.compensation_lines()[0] == c.notes[0]
+    with app.app_context(), get_store().reader() as session:
+        assert session.exec(select(Agreement)).scalars().all() == []
+    size = _size(app)
+    assert _demo_on(app, agreements_dir=tmp_path / "not-there").appended == 0 and _size(app) == size
 
 
 def test_expire_after_the_demo_expires_the_lapsed_asset_and_the_pending_trade(runner, app, monkeypatch):
