@@ -63,8 +63,12 @@ def problem_body(problem: Problem) -> dict[str, Any]:
 
 
 def problem_response(status: int, code: str, detail: str, **extra: Any) -> Response:
-    return Response(json.dumps(_body(status, code, detail, **extra), ensure_ascii=False),
-                    status=status, mimetype=PROBLEM_MEDIA_TYPE)
+    body = _body(status, code, detail, **extra)
+    try:
+        text = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate echoed from the request: escape everything
+        text = json.dumps(body).encode("ascii")
+    return Response(text, status=status, mimetype=PROBLEM_MEDIA_TYPE)
 
 
 class LedgerApi(Api):

@@ -12,7 +12,7 @@ from contracts.context import Context, require_lifecycle
 from contracts.fields import OpSchema, decimal_string, ref, text
 from contracts.quantities import parse_units
 from contracts.registry import operation
-from contracts.rights import parse_serials
+from contracts.rights import parse_serials, require_holder
 from ledger.projections import SerialMove
 
 
@@ -31,6 +31,7 @@ def retire(ctx: Context, op: dict) -> dict:
     require_lifecycle(asset, "retire")
     account = ctx.account(op["account"])
     ctx.require_province(account)
+    require_holder(account)
     units = parse_units(op["quantity"], asset.decimals, field="quantity")
     sink = ctx.sink(account.province, "retired")
     serials = ctx.move(asset, units, account, sink, kind="retire", serials=parse_serials(asset, op["serials"]))

@@ -13,6 +13,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from contracts import accounts, agreements, carbon, cash, clearing, principals, reverse, rights, trades  # noqa: F401  (they register their ops)
+from contracts.agreement_document import validation_message
 from contracts.context import Context
 from contracts.errors import Refused
 from contracts.principals import current_key
@@ -22,8 +23,9 @@ from ledger.entry import LEDGER_ACTOR, Entry, SignedCommand
 from ledger.errors import VerificationError
 from ledger.keys import VerifierKey
 from ledger.logkeys import LOG_OPS
-from ledger.projections import CommandResult, Principal
+from ledger.projections import CommandResult, Principal, PrincipalKey
 from ledger.store import LogWriter
+from sqlalchemy import select
 from sqlmodel import Session
 
 COMMAND_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
@@ -109,16 +111,9 @@ def _apply_op(ctx: Context, op: dict) -> dict:
     try:
         data = operation.schema().load(op)
     except ValidationError as error:
-        field, messages = next(iter(error.normalized_messages().items()))
-        raise Refused("INVALID_OP", f"{operation.name}: {field}: {_first(messages)}",
+        raise Refused("INVALID_OP", f"{operation.name}: {validation_message(error)}",
                       errors=error.normalized_messages()) from None
     return operation.handler(ctx, data)
-
-
-def _first(messages: Any) -> str:
-    while isinstance(messages, (list, dict)) and messages:
-        messages = messages[0] if isinstance(messages, list) else next(iter(messages.values()))
-    return str(messages)
 
 
 def submit(writer: LogWriter, *, command: object, signature: object) -> Outcome:
@@ -137,7 +132,10 @@ def submit(writer: LogWriter, *, command: object, signature: object) -> Outcome:
         original = _entry_dict(earlier)
         _verify_signature([original["key"], key], command, signature)
         return _replayed(writer.session, earlier, command)
-    _verify_signature([key], command, signature)
+    try:
+        _verify_signature([key], command, signature)
+    except Refused:
+        raise _explain_bad_signature(writer.session, command, signature) from None
     signed = SignedCommand(command=command, signature=signature, key=key)
     with writer.savepoint():
         entry = writer.append(signed)
@@ -180,6 +178,19 @@ def _verify_signature(verifiers: list[str], command: dict, signature: object) ->
         except VerificationError:
             continue
     raise Refused("BAD_SIGNATURE", f"the signature does not verify with {command['actor']}'s key")
+
+
+def _explain_bad_signature(session: Session, command: dict, signature: object) -> Refused:
+    """A signature by a key the actor held before a rotation is an expired key, said so."""
+    for key in session.exec(select(PrincipalKey).where(PrincipalKey.principal == command["actor"],
+                                                       PrincipalKey.until_seq.is_not(None))).scalars():
+        try:
+            _verify_signature([key.verifier], command, signature)
+        except Refused:
+            continue
+        return Refused("BAD_SIGNATURE", f"signed with {command['actor']}'s key that expired at seq {key.until_seq}; "
+                                        "sign with its current key")
+    return Refused("BAD_SIGNATURE", f"the signature does not verify with {command['actor']}'s key")
 
 
 def _replayed(session: Session, earlier, command: dict) -> Outcome:

@@ -23,6 +23,8 @@ from ledger.projections import Account, Asset, Balance, Hold, Posting, Principal
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NON_NEGATIVE_KINDS = frozenset({"ENT", "IND"})
+BALANCE_LIMIT = 2**63 - 1
+"""What a balance column (BIGINT) can hold."""
 HOLD_COLUMNS = {"freeze": "frozen", "pledge": "pledged", "trade": "held"}
 
 
@@ -119,7 +121,10 @@ class Context:
             raise Refused("SINK_RECEIVES_ONLY", f"nothing ever leaves {account.id}")
         if amount < 0 and account.frozen_by is not None and not lapse:
             raise Refused("ACCOUNT_FROZEN", f"account {account.id} is frozen ({account.frozen_by})")
-        self.balance(account.id, asset.id).total += amount
+        balance = self.balance(account.id, asset.id)
+        if abs(balance.total + amount) > BALANCE_LIMIT:
+            raise Refused("INVALID_QUANTITY", f"the balance of {account.id} in {asset.id} would exceed what the ledger keeps")
+        balance.total += amount
         self.session.add(Posting(seq=self.seq, n=self._postings, op=self.op_index,
                                  account=account.id, asset=asset.id, amount=amount))
         self._postings += 1
@@ -136,6 +141,8 @@ class Context:
         if not is_serialised(asset):
             return []
         blocks = serials if serials is not None else self._lowest_serials(asset, source, units)
+        if serials is None and sum(end - start + 1 for start, end in blocks) < units:
+            raise Refused("INSUFFICIENT_BALANCE", f"{source.id} holds fewer than {units} serials of {asset.id}")
         if sum(end - start + 1 for start, end in blocks) != units:
             raise Refused("SERIALS_MISMATCH", f"the serials named do not add up to the quantity {units}")
         for start, end in blocks:
@@ -169,14 +176,25 @@ class Context:
 
     def move_serials(self, asset: Asset, start: int, end: int, source: Account, target: Account,
                       kind: str) -> None:
-        """Split the source's block around [start, end] and give that part to the target."""
-        block = self.session.exec(select(SerialBlock).where(
+        """Give [start, end] to the target: the source's blocks covering it (one or several
+        adjacent ones) are split around it."""
+        first = self.session.exec(select(SerialBlock).where(
             SerialBlock.asset == asset.id, SerialBlock.start <= start)
             .order_by(SerialBlock.start.desc()).limit(1)).scalars().first()
-        if block is None or block.end < end or block.account != source.id:
+        following = self.session.exec(select(SerialBlock).where(
+            SerialBlock.asset == asset.id, SerialBlock.start > start, SerialBlock.start <= end)
+            .order_by(SerialBlock.start)).scalars().all()
+        blocks = ([first] if first is not None else []) + list(following)
+        covered = start
+        for block in blocks:
+            if block.account != source.id or block.start > covered or block.end < covered:
+                break
+            covered = block.end + 1
+        if not blocks or covered <= end:
             raise Refused("SERIALS_NOT_HELD", f"{source.id} does not hold {asset.id}-{start}-{end}")
-        before, after = (block.start, start - 1), (end + 1, block.end)
-        self.session.delete(block)
+        before, after = (blocks[0].start, start - 1), (end + 1, blocks[-1].end)
+        for block in blocks:
+            self.session.delete(block)
         self.session.flush()
         for part_start, part_end in (before, after):
             if part_start <= part_end:
@@ -194,6 +212,8 @@ class Context:
 
     def hold(self, kind: str, account: Account, asset: Asset, units: int, details: dict[str, Any],
              *, hold_id: str | None = None) -> Hold:
+        if account.kind not in NON_NEGATIVE_KINDS:
+            raise Refused("INVALID_ACCOUNT", f"only enterprises' and individuals' holdings are held, not {account.kind}")
         if account.frozen_by is not None and kind != "freeze":
             raise Refused("ACCOUNT_FROZEN", f"account {account.id} is frozen ({account.frozen_by})")
         balance = self.balance(account.id, asset.id)

@@ -27,13 +27,19 @@ def province(**kwargs) -> fields.String:
     return fields.String(validate=whole(PROVINCE, "a province is two capital letters"), **kwargs)
 
 
+PRINTABLE = r"[^\x00-\x1f\x7f]+"
+
+
 def text(max_length: int = 200, **kwargs) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+    """Free text: no control characters (a NUL cannot even be stored by PostgreSQL)."""
+    return fields.String(validate=[validate.Length(min=1, max=max_length),
+                                   whole(PRINTABLE, "control characters are not allowed")], **kwargs)
 
 
 def ref(**kwargs) -> fields.String:
     """An id of an account, asset, hold or trade: checked against the ledger by the handler."""
-    return fields.String(validate=validate.Length(min=1, max=120), **kwargs)
+    return fields.String(validate=[validate.Length(min=1, max=120),
+                                   whole(PRINTABLE, "control characters are not allowed")], **kwargs)
 
 
 def decimal_string(**kwargs) -> fields.String:

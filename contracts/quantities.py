@@ -50,6 +50,9 @@ def parse_price(value: object, *, field: str = "price") -> Decimal:
 
 
 def trade_amount(price: Decimal, quantity_units: int, decimals: int) -> int:
-    """price × quantity in fen, rounded half-up to the fen."""
+    """price × quantity in fen, rounded half-up to the fen; refused if the ledger cannot keep it."""
     quantity = Decimal(quantity_units).scaleb(-decimals)
-    return int((price * quantity).quantize(FEN, rounding=ROUND_HALF_UP).scaleb(2))
+    fen = (price * quantity).scaleb(2).to_integral_value(rounding=ROUND_HALF_UP)
+    if fen >= MAX_UNITS:
+        raise Refused("INVALID_QUANTITY", "price × quantity is more than the ledger keeps")
+    return int(fen)

@@ -61,6 +61,16 @@ def issue(ctx: Context, op: dict) -> dict:
     return {"asset": asset.id, "serials": serials}
 
 
+def require_holder(account) -> None:
+    """Only enterprises and individuals hold rights that move: units leave an issuing account
+    only by issuance, an exchange's or a bureau's only as CNY."""
+    if account.kind == "SINK":
+        raise Refused("SINK_RECEIVES_ONLY", f"nothing ever leaves {account.id}")
+    if account.kind not in ("ENT", "IND"):
+        raise Refused("INVALID_ACCOUNT", f"{account.id} is an {account.kind} account; units move from "
+                                         "enterprises and individuals")
+
+
 def parse_serials(asset, blocks: list[str] | None) -> list[tuple[int, int]] | None:
     """``["<asset>-<start>-<end>", …]`` → [(start, end), …]."""
     if blocks is None:
@@ -91,6 +101,7 @@ def transfer(ctx: Context, op: dict) -> dict:
     require_lifecycle(asset, "transfer")
     source, target = ctx.account(op["source"]), ctx.account(op["to"])
     ctx.require_province(source)
+    require_holder(source)
     if target.kind not in ("ENT", "IND"):
         raise Refused("INVALID_ACCOUNT", f"transfers go to enterprises and individuals, not {target.kind}")
     units = parse_units(op["quantity"], asset.decimals, field="quantity")
@@ -112,6 +123,9 @@ def surrender(ctx: Context, op: dict) -> dict:
     require_lifecycle(asset, "surrender")
     account = ctx.account(op["account"])
     ctx.require_province(account)
+    require_holder(account)
+    if ctx.role == "issuer" and asset.instrument not in instruments_of(ctx.principal):
+        raise Refused("FORBIDDEN_INSTRUMENT", f"{ctx.actor} does not issue {asset.instrument}")
     if asset.instrument == "EUR":
         year = json.loads(asset.attributes)["compliance_year"]
         if op["compliance_year"] != year:

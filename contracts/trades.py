@@ -115,11 +115,14 @@ def confirm(ctx: Context, op: dict) -> dict:
     seller_exchange, buyer_exchange = ctx.account(record.seller_exchange), ctx.account(record.buyer_exchange)
     ctx.move(cny, record.amount, buyer, buyer_exchange, kind="trade")
     ctx.move(cny, record.amount, seller_exchange, seller, kind="trade")
-    obligation = Obligation(id=ctx.new_id("O"), pool="trade", debtor=buyer_exchange.id,
-                            creditor=seller_exchange.id, amount=record.amount, source_seq=ctx.seq,
-                            created_at=ctx.time)
-    ctx.session.add(obligation)
-    return {**_close(ctx, record, "confirmed"), "serials": serials, "obligation": obligation.id}
+    result = {**_close(ctx, record, "confirmed"), "serials": serials}
+    if record.amount > 0:  # a trade that rounds to 0.00 元 owes nothing
+        obligation = Obligation(id=ctx.new_id("O"), pool="trade", debtor=buyer_exchange.id,
+                                creditor=seller_exchange.id, amount=record.amount, source_seq=ctx.seq,
+                                created_at=ctx.time)
+        ctx.session.add(obligation)
+        result["obligation"] = obligation.id
+    return result
 
 
 @operation("trade.cancel", roles=("operator",), schema=TradeRef)

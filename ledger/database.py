@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 WRITE_OPTION = "ecoledger_write"
 """Execution option that marks a connection as the log's writer."""
 
-_ADVISORY_LOCK = 0x65636F6C  # "ecol": the log's writer lock on PostgreSQL
+_ADVISORY_LOCK = 0x65636F6C  # "ecol": the log's writer lock on PostgreSQL (with the schema)
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -57,7 +57,9 @@ def _begin_sqlite(connection: Connection) -> None:
 def take_writer_lock(connection: Connection) -> None:
     """Serialise writers. On SQLite ``BEGIN IMMEDIATE`` already did; PostgreSQL needs a lock."""
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+        # One lock per schema: logs kept in different schemas of one database do not wait on each other.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+                           {"key": _ADVISORY_LOCK})
 
 
 def alembic_config(engine: Engine) -> Config:

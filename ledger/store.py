@@ -105,6 +105,7 @@ class LogWriter:
             yield
         except BaseException:
             nested.rollback()
+            self.session.expire_all()  # objects changed inside must be read again, not reused
             for entry in self.pending[mark:]:
                 del self._pending_ids[(entry.actor, entry.command["id"])]
             del self.pending[mark:]

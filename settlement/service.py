@@ -20,9 +20,10 @@ def build_statement(session: Session, agreement: Agreement, period: str) -> dict
     """The statement of a period from the agreement and the newest monitoring submissions."""
     document = json.loads(agreement.document)
     sections = [s["id"] for s in document["sections"]]
-    first, _ = period_bounds(reference_period(period, agreement.period), agreement.period)
-    _, last = period_bounds(period, agreement.period)
-    submissions = current_submissions(session, sections, first, last)
+    reference = period_bounds(reference_period(period, agreement.period), agreement.period)
+    current = period_bounds(period, agreement.period)
+    found = {s.id: s for bounds in (reference, current) for s in current_submissions(session, sections, *bounds)}
+    submissions = sorted(found.values(), key=lambda s: (s.seq, s.id))
     bodies = [{"section": s.section, "samples": json.loads(s.samples)} for s in submissions]
     statement = compute_statement(document, bodies, period)
     statement["digest"] = agreement.digest

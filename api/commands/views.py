@@ -51,7 +51,10 @@ def refusal_problem(refusal: Refused) -> Problem:
 
 
 def _json_body() -> object:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
     if body is None:
         raise Problem(400, "INVALID_JSON", "the body must be a JSON document sent as application/json")
     return body

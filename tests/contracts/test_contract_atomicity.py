@@ -146,11 +146,6 @@ def test_replay_inside_one_transaction_and_for_the_ledger(standard_book):
     assert book.size() == original.seq + 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG ledger/store.py LogWriter.savepoint(): rolling back the SAVEPOINT does "
-                                       "not expire the ORM objects the refused command loaded and flushed, so while "
-                                       "anything still references them (here: the kept Refused and its traceback) "
-                                       "the next command of the same transaction reads and writes their refused "
-                                       "values. Fix: self.session.expire_all() after nested.rollback().")
 def test_bug_a_refused_command_kept_alive_leaves_its_balances_in_the_batch(standard_book):
     book = standard_book
     book.do("sc-exchange", {"op": "cny.deposit", "account": SC_A, "amount": "10"})

@@ -50,7 +50,7 @@ def test_issue_transfer_and_retire_serials(standard_book):
     for actor, op, code in [
         ("sc-exchange", retire(SC_B, "2", serials=[f"{CHTF}-12-13"]), "SERIALS_NOT_HELD"),
         ("sc-exchange", retire(SC_B, "1", serials=[f"{CHTF}-1-1"]), "SERIALS_NOT_HELD"),
-        ("sc-exchange", retire("SC:SINK:retired", "1"), "SAME_ACCOUNT"),
+        ("sc-exchange", retire("SC:SINK:retired", "1"), "SINK_RECEIVES_ONLY"),
         ("sc-exchange", {"op": "transfer", "asset": CHTF, "from": "SC:SINK:retired", "to": SC_A, "quantity": "1",
                          "serials": [f"{CHTF}-1-1"]}, "SINK_RECEIVES_ONLY"),
         ("sc-exchange", {"op": "surrender", "asset": CHTF, "account": "SC:SINK:retired", "quantity": "1",
@@ -110,9 +110,6 @@ def test_cross_recognition_one_retirement_per_serial_ever(standard_book):
     assert retired == list(range(1, 11))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG contracts/context.py move_serials(): adjacent blocks of one holder "
-                                       "are never merged, so naming a range that spans two of them is refused "
-                                       "SERIALS_NOT_HELD although the holder holds every serial")
 def test_bug_a_holder_can_name_a_range_it_holds_in_two_blocks(standard_book):
     book = standard_book
     book.do("sc-sthj", {"op": "issue", "asset": CHTF, "to": SC_A, "quantity": "10"})
@@ -123,9 +120,6 @@ def test_bug_a_holder_can_name_a_range_it_holds_in_two_blocks(standard_book):
     book.do("sc-exchange", retire(SC_A, "10", serials=[f"{CHTF}-1-10"]))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG contracts/context.py move(): for carbon credits a quantity above the "
-                                       "holding is refused SERIALS_MISMATCH ('the serials named do not add up') "
-                                       "even when no serials were named, instead of INSUFFICIENT_BALANCE")
 def test_bug_too_many_credits_is_insufficient_balance(standard_book):
     book = standard_book
     book.do("sc-sthj", {"op": "issue", "asset": CHTF, "to": SC_A, "quantity": "10"})

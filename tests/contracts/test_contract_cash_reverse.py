@@ -89,9 +89,6 @@ def test_reverse_moves_serials_back(standard_book):
     assert issued.results[0]["serials"] == [f"{CHTF}-1-10"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG contracts/context.py move_serials() never merges adjacent blocks: "
-                                       "after a transfer and its reversal the holder holds 1–2, 3–6, 7–10, so "
-                                       "reversing the issuance of 1–10 is refused SERIALS_NOT_HELD")
 def test_bug_reverse_an_issuance_after_a_reversed_transfer(standard_book):
     book = standard_book
     issued = book.do("sc-sthj", {"op": "issue", "asset": CHTF, "to": SC_A, "quantity": "10"})

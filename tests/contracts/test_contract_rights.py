@@ -158,9 +158,6 @@ def test_transfer(standard_book):
                                         "quantity": "1"}).code == "SINK_RECEIVES_ONLY"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG contracts/rights.py transfer() and surrender() never check the "
-                                       "SOURCE account's kind: an operator can debit its province's ISS account "
-                                       "(which may go negative), creating units without the issuer")
 def test_bug_operator_cannot_move_units_out_of_an_issuing_account(standard_book):
     book = standard_book
     book.do("sc-sthj", {"op": "issue", "asset": PDR_SC, "to": SC_A, "quantity": "1"})
@@ -238,7 +235,7 @@ def test_surrender(standard_book):
         ("sc-exchange", {**surrender, "asset": WR_SC}, "NOT_ALLOWED_FOR_INSTRUMENT"),
         ("cq-exchange", surrender, "FORBIDDEN_PROVINCE"),
         ("cq-sthj", surrender, "FORBIDDEN_PROVINCE"),
-        ("sc-exchange", {**surrender, "account": "SC:SINK:surrendered"}, "SAME_ACCOUNT"),
+        ("sc-exchange", {**surrender, "account": "SC:SINK:surrendered"}, "SINK_RECEIVES_ONLY"),
         ("admin", surrender, "FORBIDDEN_ROLE"),
     ]:
         assert book.refused(actor, op).code == code, (actor, op)
@@ -303,10 +300,6 @@ def test_expire_at_the_end_of_the_last_day_in_shanghai(standard_book):
     assert book.rows(Hold, Hold.asset == WR_SC) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG contracts/context.py post(): balances are BIGINT, but nothing bounds a "
-                                       "balance; parse_units allows up to 2**62 - 1 per op, so a third issuance "
-                                       "overflows the issuing account (OverflowError on SQLite, DataError on "
-                                       "PostgreSQL) instead of a refusal")
 def test_bug_a_balance_beyond_64_bits_is_refused(standard_book):
     book = standard_book
     biggest = str(2**62 - 1)

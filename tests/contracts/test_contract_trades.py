@@ -194,9 +194,6 @@ def test_expiry_closes_the_assets_pending_trades(standard_book):
     assert book.balance(SC_A, PDR_OLD) == EMPTY and book.balance(CQ_C, "CNY") == bal(100000)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG contracts/quantities.py trade_amount(): price × quantity beyond "
-                                       "28 significant digits raises decimal.InvalidOperation (not Refused); "
-                                       "amounts beyond 2**63 fen are never refused either")
 def test_bug_an_enormous_trade_amount_is_refused(standard_book):
     book = standard_book
     book.do("sc-sthj", {"op": "issue", "asset": PDR_SC, "to": SC_A, "quantity": "1"})

@@ -128,10 +128,6 @@ def test_rotate_key_retires_the_old_key(world):
     assert (again.status_code, again.json()) == (200, first.json())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "The answer to a command signed with a rotated-out key is the same as to a forged signature "
-    "(\"the signature does not verify with X's key\"): it should say the key expired (was rotated at seq N), "
-    "so a client knows to load its new key (contracts/commands.py _verify_signature)"))
 def test_a_rotated_out_key_is_named_as_expired(world):
     old = world["sc-finance"].key
     world.rotate_key("sc-finance")
