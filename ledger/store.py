@@ -18,7 +18,7 @@ from sqlmodel import Session
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.database import WRITE_OPTION, take_writer_lock
-from ledger.entry import LEDGER_ACTOR, Entry, SignedCommand, format_time, parse_time
+from ledger.entry import LEDGER_ACTOR, Entry, SignedCommand, format_time
 from ledger.errors import LogError
 from ledger.logkeys import GENESIS_OP, KEY_ADD_OP, KEY_RETIRE_OP, Keyring, active_keys, apply_log_op
 from ledger.models import LogEntry, StoredCheckpoint, TreeNode, node_id
@@ -68,7 +68,8 @@ class LogWriter:
         """Now, but never earlier than the previous entry: entry times never go backwards."""
         now = format_time(datetime.now(UTC))
         last = self.pending[-1].time if self.pending else self._last_time
-        return now if last is None or parse_time(now) >= parse_time(last) else last
+        # Fixed-width UTC timestamps order as strings: no parsing per entry.
+        return now if last is None or now >= last else last
 
     def find(self, actor: str, command_id: str) -> Entry | StoredEntry | None:
         """The entry of an actor's command id, pending in this transaction or stored."""
