@@ -7,7 +7,9 @@ A problem has a stable machine-readable ``code`` (``INVALID_PARAMETER``, ``NOT_F
 import logging
 from typing import Any
 
-from flask import Response, json
+import json
+
+from flask import Response
 from flask_smorest import Api
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
@@ -67,7 +69,7 @@ def problem_response(status: int, code: str, detail: str, **extra: Any) -> Respo
     try:
         text = json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate echoed from the request: escape everything
-        text = json.dumps(body).encode("ascii")
+        text = json.dumps(body, ensure_ascii=True).encode("ascii")
     return Response(text, status=status, mimetype=PROBLEM_MEDIA_TYPE)
 
 
