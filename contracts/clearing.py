@@ -18,6 +18,7 @@ from contracts.context import Context, canonical_json
 from contracts.errors import Refused
 from contracts.fields import OpSchema, StrictSchema, ref
 from contracts.instruments import CNY
+from contracts.principals import home_account_id
 from contracts.registry import LEDGER_ROLE, operation
 from ledger.entry import parse_time
 from ledger.projections import ClearingPayment, ClearingRun, Obligation
@@ -95,10 +96,12 @@ def confirm(ctx: Context, op: dict) -> dict:
     if ctx.role != POOLS[record.pool]:
         raise Refused("FORBIDDEN_ROLE", f"payments of the {record.pool} pool are confirmed by {POOLS[record.pool]}s")
     payer, payee = ctx.account(payment.payer), ctx.account(payment.payee)
+    own = home_account_id(ctx.principal)
     sides = [side for side, account in (("payer", payer), ("payee", payee))
-             if account.province == ctx.principal.province]
+             if account.province == ctx.principal.province and (ctx.role != "operator" or account.id == own)]
     if not sides:
-        raise Refused("FORBIDDEN_PROVINCE", f"{ctx.actor} is on neither side of payment {payment.id}")
+        raise Refused("FORBIDDEN_PROVINCE", f"{ctx.actor} is on neither side of payment {payment.id}"
+                                            + (" (an exchange confirms for its own account)" if ctx.role == "operator" else ""))
     side = next((s for s in sides if getattr(payment, f"{s}_confirmed_by") is None), None)
     if side is None:
         raise Refused("ALREADY_CONFIRMED", f"{ctx.principal.province} has confirmed payment {payment.id} already")
