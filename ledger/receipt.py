@@ -56,17 +56,24 @@ def open_receipt(text: str | bytes, verifier_keys: list[str]) -> tuple[dict, Che
     if not lines[2].startswith("index ") or not _decimal(lines[2][6:]):
         raise VerificationError("malformed receipt: the index line must be 'index <decimal>'")
     index = int(lines[2][6:])
+    entry_bytes = _base64(lines[1][6:], "the extra line (the entry)")
+    proof = [_base64(line, f"proof hash {n}") for n, line in enumerate(lines[3:])]
     try:
-        entry_bytes = b64decode(lines[1][6:])
-        proof = [b64decode(line) for line in lines[3:]]
         entry = json.loads(entry_bytes)
     except ValueError as error:
-        raise VerificationError(f"malformed receipt: {error}") from None
+        raise VerificationError(f"malformed receipt: the entry in the extra line is not JSON: {error}") from None
     checkpoint = open_checkpoint(note, verifier_keys)
     if not isinstance(entry, dict) or entry.get("seq") != index:
         raise VerificationError(f"the receipt's entry is not entry {index}")
     verify_inclusion(index, checkpoint.size, leaf_hash(entry), proof, checkpoint.root)
     return entry, checkpoint
+
+
+def _base64(text: str, what: str) -> bytes:
+    try:
+        return b64decode(text)
+    except ValueError as error:
+        raise VerificationError(f"malformed receipt: {what}: {error}") from None
 
 
 def _decimal(text: str) -> bool:

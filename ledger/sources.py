@@ -30,36 +30,56 @@ class DirectorySource:
     def __str__(self) -> str:
         return str(self.directory)
 
-    def _lines(self, name: str) -> Iterator[dict[str, Any]]:
-        path = self.directory / name
+    def _lines(self, name: str) -> Iterator[tuple[int, bytes]]:
         try:
-            with path.open("rb") as file:
-                for number, line in enumerate(file, start=1):
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        raise VerificationError(f"{name} line {number} is not JSON") from None
+            with (self.directory / name).open("rb") as file:
+                yield from enumerate(file, start=1)
         except FileNotFoundError:
             raise VerificationError(f"the bundle has no {name}") from None
 
+    def _objects(self, name: str) -> Iterator[dict[str, Any]]:
+        for number, line in self._lines(name):
+            try:
+                yield json.loads(line)
+            except ValueError:
+                raise VerificationError(f"{name} line {number} is not JSON") from None
+
+    def _read(self, name: str) -> str:
+        try:
+            return (self.directory / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise VerificationError(f"the bundle has no {name}") from None
+        except (OSError, ValueError) as error:
+            raise VerificationError(f"{name} cannot be read: {error}") from None
+
     def checkpoint(self) -> str:
-        return (self.directory / "checkpoint.txt").read_text(encoding="utf-8")
+        return self._read("checkpoint.txt")
 
     def checkpoints(self) -> Iterator[str]:
-        for item in self._lines("checkpoints.jsonl"):
+        for number, item in enumerate(self._objects("checkpoints.jsonl"), start=1):
+            if not isinstance(item, dict) or not isinstance(item.get("note"), str):
+                raise VerificationError(f"checkpoints.jsonl line {number} has no note")
             yield item["note"]
 
     def keys(self) -> dict[str, Any]:
-        return json.loads((self.directory / "keys.json").read_text(encoding="utf-8"))
+        try:
+            return json.loads(self._read("keys.json"))
+        except ValueError:
+            raise VerificationError("keys.json is not JSON") from None
 
     def entries(self, start: int = 0) -> Iterator[dict[str, Any]]:
-        for item in self._lines("entries.jsonl"):
-            if item.get("seq", start) >= start:
-                yield item
+        """Entry ``n`` is line ``n + 1``: a line that is not JSON (a stored entry whose bytes were
+        changed) is named by the seq it should hold."""
+        for number, line in self._lines("entries.jsonl"):
+            if number <= start:
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError:
+                raise VerificationError(f"entry {number - 1}: not JSON (entries.jsonl line {number})") from None
 
-    def projection(self, table: str) -> Iterator[dict[str, Any]] | None:
-        path = f"projections/{table}.jsonl"
-        return self._lines(path) if (self.directory / path).exists() else None
+    def projection(self, table: str) -> Iterator[dict[str, Any]]:
+        return self._objects(f"projections/{table}.jsonl")
 
     def consistency_proof(self, first: int, second: int) -> list[bytes] | None:
         return None
@@ -101,25 +121,33 @@ class HttpSource:
         except ValueError:
             raise VerificationError(f"{self.url}{path}: the answer is not JSON") from None
 
+    def _pages(self, path: str, items: str, start: int, **params: Any) -> Iterator[Any]:
+        """Follow a paginated listing (``{items: [...], "next": seq | null}``) from ``start``."""
+        following: int | None = start
+        while following is not None:
+            page = self._json(path, start=following, **params)
+            if not isinstance(page, dict) or not isinstance(page.get(items), list):
+                raise VerificationError(f"{self.url}{path}: the answer has no {items}")
+            yield from page[items]
+            following = page.get("next")
+
     def checkpoint(self) -> str:
-        return self._get("/v1/log/checkpoint").decode("utf-8")
+        try:
+            return self._get("/v1/log/checkpoint").decode("utf-8")
+        except UnicodeDecodeError:
+            raise VerificationError(f"{self.url}/v1/log/checkpoint: the answer is not UTF-8") from None
 
     def checkpoints(self) -> Iterator[str]:
-        start = 0
-        while start is not None:
-            page = self._json("/v1/log/checkpoints", start=start)
-            yield from (item["note"] for item in page["checkpoints"])
-            start = page["next"]
+        for item in self._pages("/v1/log/checkpoints", "checkpoints", 0):
+            if not isinstance(item, dict) or not isinstance(item.get("note"), str):
+                raise VerificationError(f"{self.url}/v1/log/checkpoints: a checkpoint without its note")
+            yield item["note"]
 
     def keys(self) -> dict[str, Any]:
         return self._json("/v1/log/keys")
 
     def entries(self, start: int = 0) -> Iterator[dict[str, Any]]:
-        following: int | None = start
-        while following is not None:
-            page = self._json("/v1/log/entries", start=following, limit=1000)
-            yield from page["entries"]
-            following = page["next"]
+        yield from self._pages("/v1/log/entries", "entries", start, limit=1000)
 
     def projection(self, table: str) -> Iterator[dict[str, Any]] | None:
         """The table's rows streamed line by line; None without an auditor's token."""
@@ -129,10 +157,16 @@ class HttpSource:
 
     def _stream(self, path: str) -> Iterator[dict[str, Any]]:
         with self._open(path) as answer:
-            for line in answer:
+            for number, line in enumerate(answer, start=1):
                 if line.strip():
-                    yield json.loads(line)
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        raise VerificationError(f"{self.url}{path}: line {number} is not JSON") from None
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
         answer = self._json("/v1/log/proofs/consistency", first=first, second=second)
-        return [b64decode(h) for h in answer["hashes"]]
+        try:
+            return [b64decode(h) for h in answer["hashes"]]
+        except (KeyError, TypeError, ValueError):
+            raise VerificationError(f"{self.url}/v1/log/proofs/consistency: not a list of base64 hashes") from None

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from itertools import zip_longest
+from itertools import islice, zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -61,18 +61,25 @@ class AuditReport:
         return asdict(self)
 
 
-def _check_chunk(entries: list[dict]) -> str | None:
-    """Verify a chunk of entries' signatures; the first failure's message, or None."""
+def _check_chunk(entries: list[dict]) -> tuple[int, str] | None:
+    """Verify a chunk of entries' signatures; the first failure's seq and message, or None."""
     for entry in entries:
         try:
             verify_entry_signature(entry)
         except VerificationError as error:
-            return str(error)
+            return entry["seq"], str(error)
     return None
 
 
 class _Signatures:
-    """Entries' signatures checked on other cores while the main process replays."""
+    """Entries' signatures checked on other cores while the main process replays.
+
+    Entries are added in seq order, each before it is replayed, so a failure found here is never
+    later than the entry being replayed: it may be raised as soon as it is known. When something
+    else fails first, :meth:`first_failure` drains what is pending, because a bad signature at
+    an earlier seq is the first problem, and the more precise one (a forged command is named as
+    forged, not where its effects make a later entry fail to apply).
+    """
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -98,21 +105,35 @@ class _Signatures:
             self._raise(self.pending.popleft().result())
 
     def finish(self) -> None:
+        """Check whatever is left; raise the first failure."""
         if not self.pending:  # a few entries only: not worth starting processes
-            self._raise(_check_chunk(self.chunk))
-            self.chunk = []
+            chunk, self.chunk = self.chunk, []
+            self._raise(_check_chunk(chunk))
         self._submit()
         while self.pending:
             self._raise(self.pending.popleft().result())
+
+    def first_failure(self) -> "_SignatureFailure | None":
+        try:
+            self.finish()
+        except _SignatureFailure as failure:
+            return failure
+        return None
 
     def close(self) -> None:
         if self.pool:
             self.pool.shutdown(cancel_futures=True)
 
     @staticmethod
-    def _raise(failure: str | None) -> None:
+    def _raise(failure: tuple[int, str] | None) -> None:
         if failure:
-            raise VerificationError(failure)
+            raise _SignatureFailure(failure[1], seq=failure[0])
+
+
+class _SignatureFailure(VerificationError):
+    def __init__(self, message: str, *, seq: int):
+        super().__init__(message)
+        self.seq = seq
 
 
 def _trusted(source, trusted_keys: list[str] | None) -> list[str]:
@@ -122,21 +143,43 @@ def _trusted(source, trusted_keys: list[str] | None) -> list[str]:
     return [k for k in [keys.get("log"), *keys.get("previous", [])] if k]
 
 
+def _checkpoints(source, keys: list[str], latest: Checkpoint) -> list[Checkpoint]:
+    """Every checkpoint the source has served, and the latest: verified, of one log, one per size
+    (two of one size with different roots are proof that the log forked), smallest first."""
+    by_size: dict[int, Checkpoint] = {}
+    for checkpoint in [*(open_checkpoint(note, keys) for note in source.checkpoints()), latest]:
+        if checkpoint.origin != latest.origin:
+            raise VerificationError(f"checkpoint of size {checkpoint.size} is of another log ({checkpoint.origin})")
+        seen = by_size.setdefault(checkpoint.size, checkpoint)
+        if seen.root != checkpoint.root:
+            raise VerificationError(f"two checkpoints of size {checkpoint.size} with different roots: "
+                                    f"the log forked")
+    return sorted(by_size.values(), key=lambda cp: cp.size)
+
+
 def _checked_entries(source, checkpoints: list[Checkpoint], report: AuditReport, signatures: _Signatures,
-                     progress: Progress | None, total: int) -> Iterator[dict]:
-    """The entries, each checked against its leaf hash and the tree before it is yielded."""
+                     progress: Progress | None) -> Iterator[dict]:
+    """The entries the latest checkpoint covers, each checked against its leaf hash and the tree
+    before it is yielded. ``report.entries_checked`` counts those checked so far."""
+    total = checkpoints[-1].size
     frontier: list = []
     pending = deque(checkpoints)
     while pending and pending[0].size == 0:
         if pending.popleft().root != merkle.EMPTY_ROOT:
             raise VerificationError("the checkpoint of size 0 does not have the empty tree's root")
         report.checkpoints_checked += 1
-    for seq, item in enumerate(source.entries()):
-        if item.get("seq") != seq:
-            raise VerificationError(f"entry {seq}: missing; the source gives seq {item.get('seq')!r} next")
+    for seq, item in enumerate(islice(source.entries(), total)):
+        report.entries_checked = seq
+        if not isinstance(item, dict) or item.get("seq") != seq:
+            found = item.get("seq") if isinstance(item, dict) else item
+            raise VerificationError(f"entry {seq}: missing; the source gives seq {found!r} next")
         entry = item.get("entry")
-        digest = leaf_hash(entry)
-        if b64decode(item.get("leaf_hash", "")) != digest or entry.get("seq") != seq:
+        try:
+            digest = leaf_hash(entry)
+            served = b64decode(item.get("leaf_hash", ""))
+        except (VerificationError, ValueError) as error:
+            raise VerificationError(f"entry {seq}: {error}") from None
+        if served != digest or entry.get("seq") != seq:
             raise VerificationError(f"entry {seq}: its bytes do not hash to its leaf hash")
         _, frontier = merkle.extend(frontier, [(seq, digest)])
         while pending and pending[0].size == seq + 1:
@@ -146,13 +189,13 @@ def _checked_entries(source, checkpoints: list[Checkpoint], report: AuditReport,
                                         f"entries 0..{seq}: history was rewritten at or before seq {seq}")
             report.checkpoints_checked += 1
         signatures.add(entry)
-        report.entries_checked = seq + 1
         if progress and seq % 1000 == 0:
             progress("entries", seq, total)
         yield entry
-    if pending:
-        raise VerificationError(f"the checkpoint of size {pending[0].size} is beyond the "
-                                f"{report.entries_checked} entries given")
+        report.entries_checked = seq + 1
+    if report.entries_checked != total:
+        raise VerificationError(f"the checkpoint of size {total} is beyond the {report.entries_checked} "
+                                f"entries given")
 
 
 def _compare(source, engine, report: AuditReport) -> None:
@@ -174,7 +217,8 @@ def _compare(source, engine, report: AuditReport) -> None:
 
 def audit(source, *, trusted_keys: list[str] | None = None, workers: int | None = None,
           progress: Progress | None = None) -> AuditReport:
-    """Verify everything the source holds; the report says whether it is intact, and if not, why."""
+    """Verify everything the source holds up to its latest checkpoint; the report says whether
+    it is intact, and if not, the first thing that is wrong."""
     report = AuditReport(source=str(source))
     started = time.monotonic()
     signatures = _Signatures(workers or os.cpu_count() or 1)
@@ -182,25 +226,17 @@ def audit(source, *, trusted_keys: list[str] | None = None, workers: int | None 
         keys = _trusted(source, trusted_keys)
         latest = open_checkpoint(source.checkpoint(), keys)
         report.origin, report.size = latest.origin, latest.size
-        served = sorted({cp.size: cp for cp in (open_checkpoint(n, keys) for n in source.checkpoints())}.values(),
-                        key=lambda cp: cp.size)
-        checkpoints = sorted({cp.size: cp for cp in [*served, latest]}.values(), key=lambda cp: cp.size)
-        for checkpoint in checkpoints:
-            if checkpoint.origin != latest.origin:
-                raise VerificationError(f"checkpoint of size {checkpoint.size} is of another log ({checkpoint.origin})")
+        checkpoints = _checkpoints(source, keys, latest)
         with tempfile.TemporaryDirectory(prefix="ecoledger-audit-") as scratch:
             engine = create_database_engine(f"sqlite:///{Path(scratch) / 'replay.db'}")
-            upgrade(engine)
-            entries = _checked_entries(source, checkpoints, report, signatures, progress, latest.size)
-            replay(entries, engine=engine, apply=apply_audited, check_signatures=False)
-            signatures.finish()
-            if report.entries_checked != latest.size:
-                raise VerificationError(f"the latest checkpoint covers {latest.size} entries but "
-                                        f"{report.entries_checked} were given")
-            if progress:
-                progress("projections", 0, len(AUDITED_TABLES))
-            _compare(source, engine, report)
-            engine.dispose()
+            try:
+                upgrade(engine)
+                _replay(source, engine, checkpoints, report, signatures, progress)
+                if progress:
+                    progress("projections", 0, len(AUDITED_TABLES))
+                _compare(source, engine, report)
+            finally:
+                engine.dispose()
         report.ok = True
     except VerificationError as error:
         report.error = str(error)
@@ -210,11 +246,32 @@ def audit(source, *, trusted_keys: list[str] | None = None, workers: int | None 
     return report
 
 
+def _replay(source, engine, checkpoints: list[Checkpoint], report: AuditReport, signatures: _Signatures,
+            progress: Progress | None) -> None:
+    """Check and replay every entry; of two problems, the one at the earlier seq is raised."""
+    try:
+        entries = _checked_entries(source, checkpoints, report, signatures, progress)
+        replay(entries, engine=engine, apply=apply_audited, check_signatures=False)
+        signatures.finish()
+    except _SignatureFailure as failure:
+        report.entries_checked = failure.seq
+        raise
+    except VerificationError as error:
+        earlier = signatures.first_failure()
+        if earlier is not None:
+            report.entries_checked = earlier.seq
+            raise earlier from None
+        raise error
+
+
 def audit_since(source, kept_checkpoint: str, *, trusted_keys: list[str] | None = None,
                 workers: int | None = None) -> AuditReport:
     """Prove the source's latest checkpoint consistent with one kept from an earlier visit, and
-    check only the entries added since: each belongs where the consistency proof says, and each
-    is signed by a key its actor held at that seq."""
+    check only the entries added since: each is where the new checkpoint's tree says, and each
+    is signed by a key its actor held at that seq.
+
+    A server proves consistency with an RFC 9162 proof. A bundle serves none, but it holds every
+    entry: the tree is recomputed from them and must have the kept root at the kept size."""
     report = AuditReport(source=str(source))
     started = time.monotonic()
     signatures = _Signatures(workers or os.cpu_count() or 1)
@@ -237,31 +294,21 @@ def audit_since(source, kept_checkpoint: str, *, trusted_keys: list[str] | None 
             return report
         if old.size == 0:
             raise VerificationError("a checkpoint of size 0 proves nothing: run a full audit")
-        proof = source.consistency_proof(old.size, new.size)
-        if proof is None:
-            raise VerificationError("this source serves no consistency proofs: run a full audit of it")
-        verify_consistency(old.size, new.size, proof, old.root, new.root)
-        report.checkpoints_checked = 2
         registry = source.keys()
         periods = {**registry.get("principals", {}), "ledger": registry.get("log_history", [])}
-        leaves: list[bytes] = []
-        for seq, item in enumerate(source.entries(old.size), start=old.size):
-            if seq >= new.size:
-                break
-            entry = item.get("entry")
-            if item.get("seq") != seq or not isinstance(entry, dict) or entry.get("seq") != seq:
-                raise VerificationError(f"entry {seq}: missing or out of order")
-            leaves.append(leaf_hash(entry))
-            _check_key_period(entry, periods)
-            signatures.add(entry)
-            report.entries_checked += 1
-        signatures.finish()
-        if len(leaves) != new.size - old.size:
-            raise VerificationError(f"entries {old.size + len(leaves)}..{new.size - 1} are missing")
-        for (start, end), expected in zip(consistency_ranges(old.size, new.size), proof):
-            if start >= old.size and fold_range(leaves, start - old.size, end - old.size) != expected:
-                raise VerificationError(f"entries {start}..{end - 1} are not the ones the checkpoint of size "
-                                        f"{new.size} commits to")
+        proof = source.consistency_proof(old.size, new.size)
+        try:
+            if proof is None:
+                _check_whole_tree(source, old, new, report, signatures, periods)
+            else:
+                verify_consistency(old.size, new.size, proof, old.root, new.root)
+                _check_new_leaves(source, old, new, proof, report, signatures, periods)
+            signatures.finish()
+        except _SignatureFailure:
+            raise
+        except VerificationError as error:
+            raise signatures.first_failure() or error from None
+        report.checkpoints_checked = 2
         report.ok = True
     except VerificationError as error:
         report.error = str(error)
@@ -269,6 +316,56 @@ def audit_since(source, kept_checkpoint: str, *, trusted_keys: list[str] | None 
         signatures.close()
         report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _new_entries(source, start: int, stop: int, report: AuditReport, signatures: _Signatures,
+                 periods: dict[str, list[dict]]) -> Iterator[tuple[int, bytes]]:
+    """Seqs ``start``..``stop - 1`` and their leaf hashes, recomputed; entries from ``since`` on
+    (``report.since``) are also checked for their key's period and signature."""
+    seq = start
+    for item in islice(source.entries(start), stop - start):
+        entry = item.get("entry") if isinstance(item, dict) else None
+        if not isinstance(entry, dict) or item.get("seq") != seq or entry.get("seq") != seq:
+            raise VerificationError(f"entry {seq}: missing or out of order")
+        try:
+            digest = leaf_hash(entry)
+            served = b64decode(item.get("leaf_hash", ""))
+        except (VerificationError, ValueError) as error:
+            raise VerificationError(f"entry {seq}: {error}") from None
+        if served != digest:
+            raise VerificationError(f"entry {seq}: its bytes do not hash to its leaf hash")
+        if seq >= report.since:
+            _check_key_period(entry, periods)
+            signatures.add(entry)
+            report.entries_checked += 1
+        yield seq, digest
+        seq += 1
+    if seq != stop:
+        raise VerificationError(f"entries {seq}..{stop - 1} are missing")
+
+
+def _check_new_leaves(source, old: Checkpoint, new: Checkpoint, proof: list[bytes], report: AuditReport,
+                      signatures: _Signatures, periods: dict[str, list[dict]]) -> None:
+    """The new entries are the leaves the (verified) consistency proof commits to."""
+    leaves = [digest for _, digest in _new_entries(source, old.size, new.size, report, signatures, periods)]
+    for (start, end), expected in zip(consistency_ranges(old.size, new.size), proof):
+        if start >= old.size and fold_range(leaves, start - old.size, end - old.size) != expected:
+            raise VerificationError(f"entries {start}..{end - 1} are not the ones the checkpoint of size "
+                                    f"{new.size} commits to")
+
+
+def _check_whole_tree(source, old: Checkpoint, new: Checkpoint, report: AuditReport, signatures: _Signatures,
+                      periods: dict[str, list[dict]]) -> None:
+    """Recompute the tree from every entry: the kept root at the kept size, the new at the new."""
+    frontier: list = []
+    for seq, digest in _new_entries(source, 0, new.size, report, signatures, periods):
+        _, frontier = merkle.extend(frontier, [(seq, digest)])
+        if seq + 1 == old.size and fold([h for _, h in frontier]) != old.root:
+            raise VerificationError(f"the kept checkpoint of size {old.size} is not the tree of the source's "
+                                    f"entries 0..{old.size - 1}: the log forked or was rewritten")
+    if fold([h for _, h in frontier]) != new.root:
+        raise VerificationError(f"checkpoint of size {new.size}: its root is not the tree of entries "
+                                f"0..{new.size - 1}")
 
 
 def fold_range(leaves: list[bytes], start: int, end: int) -> bytes:
