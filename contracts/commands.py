@@ -109,7 +109,7 @@ def _apply_op(ctx: Context, op: dict) -> dict:
     if ctx.role not in operation.roles:
         raise Refused("FORBIDDEN_ROLE", f"a {ctx.role} may not use {operation.name}")
     try:
-        data = operation.schema().load(op)
+        data = operation.loader.load(op)
     except ValidationError as error:
         raise Refused("INVALID_OP", f"{operation.name}: {validation_message(error)}",
                       errors=error.normalized_messages()) from None

@@ -17,6 +17,8 @@ class Operation:
     roles: frozenset[str]
     schema: type[Schema]
     handler: Callable[..., dict[str, Any]]
+    loader: Schema
+    """One instance of ``schema``, made once: loading does not change it."""
 
 
 OPERATIONS: dict[str, Operation] = {}
@@ -28,7 +30,8 @@ def operation(name: str, *, roles: tuple[str, ...], schema: type[Schema]):
     def register(handler):
         if name in OPERATIONS:
             raise ValueError(f"operation {name} registered twice")
-        OPERATIONS[name] = Operation(name=name, roles=frozenset(roles), schema=schema, handler=handler)
+        OPERATIONS[name] = Operation(name=name, roles=frozenset(roles), schema=schema, handler=handler,
+                                     loader=schema())
         return handler
 
     return register

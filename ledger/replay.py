@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session, SQLModel
 
+from ledger.database import keep_loaded
 from ledger.entry import LEDGER_ACTOR, Entry, SignedCommand
 from ledger.errors import VerificationError
 from ledger.logkeys import LOG_OPS, apply_log_op
@@ -30,7 +31,8 @@ def entry_from_dict(raw: dict[str, Any]) -> Entry:
         signed = SignedCommand(command=raw["command"], signature=raw["signature"], key=raw["key"])
         return Entry.create(seq=raw["seq"], time=raw["time"], signed=signed)
     except (KeyError, TypeError) as error:
-        raise VerificationError(f"entry {raw.get('seq') if isinstance(raw, dict) else '?'}: malformed: {error}") from None
+        seq = raw.get("seq") if isinstance(raw, dict) else None
+        raise VerificationError(f"entry {seq if seq is not None else '?'}: malformed: {error}", seq=seq) from None
 
 
 def _check_key(session: Session, entry: Entry) -> None:
@@ -44,7 +46,8 @@ def _check_key(session: Session, entry: Entry) -> None:
         valid = (key is not None and key.principal == entry.actor and key.from_seq <= entry.seq
                  and (key.until_seq is None or entry.seq < key.until_seq))
     if not valid:
-        raise VerificationError(f"entry {entry.seq}: {entry.key.split('+')[0]} was not {entry.actor}'s key at seq {entry.seq}")
+        raise VerificationError(f"entry {entry.seq}: {entry.key.split('+')[0]} was not {entry.actor}'s key at seq {entry.seq}",
+                                seq=entry.seq)
 
 
 def replay(entries: Iterable[dict[str, Any]], *, engine: Engine, apply: Apply, commit_every: int = 1000,
@@ -52,38 +55,73 @@ def replay(entries: Iterable[dict[str, Any]], *, engine: Engine, apply: Apply, c
     """Apply ``entries`` (dicts as served by the log) to the empty, migrated database of
     ``engine``. Returns how many were applied; raises :class:`VerificationError` naming the
     first bad seq. ``check_signatures=False`` is for callers that check them elsewhere (in
-    parallel); which key may sign at each seq is checked here either way."""
-    expected = 0
+    parallel); which key may sign at each seq is checked here either way.
+
+    Entries are applied ``commit_every`` to a transaction, with no savepoint between them: a
+    valid log applies without a failure, and a failure ends the replay. When a batch fails, it
+    is rolled back and applied again one entry at a time, so the error names the entry that
+    fails and not a later one whose flush or query surfaced it. If ``entries`` itself raises
+    (a source that finds an entry bad), the entries before it are applied first: a failure among
+    them is the earlier problem."""
+    applied = 0
+    batch: list[dict[str, Any]] = []
     with Session(engine) as session:
-        for raw in entries:
-            if not isinstance(raw, dict) or raw.get("seq") != expected:
-                found = raw.get("seq") if isinstance(raw, dict) else raw
-                raise VerificationError(f"entry {expected}: missing; the next entry has seq {found!r}")
-            entry = entry_from_dict(raw)
-            if check_signatures:
-                verify_entry_signature(raw)
-            _check_key(session, entry)
-            try:
-                with session.begin_nested():
-                    ops = entry.command.get("ops") or []
-                    if entry.actor == LEDGER_ACTOR and ops and all(op.get("op") in LOG_OPS for op in ops):
-                        for op in ops:
-                            apply_log_op(session, entry, op)
-                    else:
-                        apply(session, entry)
-            except VerificationError:
-                raise
-            except Exception as error:
-                raise VerificationError(f"entry {entry.seq}: does not apply: {error}") from None
-            expected += 1
-            if expected % commit_every == 0:
-                session.commit()
-                if progress:
-                    progress(expected)
-        session.commit()
+        keep_loaded(session)
+        try:
+            for raw in entries:
+                expected = applied + len(batch)
+                if not isinstance(raw, dict) or raw.get("seq") != expected:
+                    found = raw.get("seq") if isinstance(raw, dict) else raw
+                    raise VerificationError(f"entry {expected}: missing; the next entry has seq {found!r}",
+                                            seq=expected)
+                batch.append(raw)
+                if len(batch) == commit_every:
+                    applied += _apply_batch(session, batch, apply, check_signatures)
+                    batch = []
+                    if progress:
+                        progress(applied)
+        except VerificationError:
+            _apply_batch(session, batch, apply, check_signatures)
+            raise
+        applied += _apply_batch(session, batch, apply, check_signatures)
     if progress:
-        progress(expected)
-    return expected
+        progress(applied)
+    return applied
+
+
+def _apply_batch(session: Session, batch: list[dict[str, Any]], apply: Apply, check_signatures: bool) -> int:
+    try:
+        for raw in batch:
+            _apply_entry(session, raw, apply, check_signatures)
+        session.commit()
+    except Exception:
+        session.rollback()
+        for raw in batch:  # again, one by one, to name the entry that fails
+            _apply_entry(session, raw, apply, check_signatures)
+            try:
+                session.flush()
+            except Exception as error:
+                raise VerificationError(f"entry {raw['seq']}: does not apply: {error}", seq=raw["seq"]) from None
+        raise  # a batch that fails together but not one by one: not expected, and not to be hidden
+    return len(batch)
+
+
+def _apply_entry(session: Session, raw: dict[str, Any], apply: Apply, check_signatures: bool) -> None:
+    entry = entry_from_dict(raw)
+    if check_signatures:
+        verify_entry_signature(raw)
+    _check_key(session, entry)
+    try:
+        ops = entry.command.get("ops") or []
+        if entry.actor == LEDGER_ACTOR and ops and all(op.get("op") in LOG_OPS for op in ops):
+            for op in ops:
+                apply_log_op(session, entry, op)
+        else:
+            apply(session, entry)
+    except VerificationError:
+        raise
+    except Exception as error:
+        raise VerificationError(f"entry {entry.seq}: does not apply: {error}", seq=entry.seq) from None
 
 
 def _rows(session: Session, table: type[SQLModel]) -> Iterator[dict[str, Any]]:

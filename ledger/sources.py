@@ -76,7 +76,8 @@ class DirectorySource:
             try:
                 yield json.loads(line)
             except ValueError:
-                raise VerificationError(f"entry {number - 1}: not JSON (entries.jsonl line {number})") from None
+                raise VerificationError(f"entry {number - 1}: not JSON (entries.jsonl line {number})",
+                                        seq=number - 1) from None
 
     def projection(self, table: str) -> Iterator[dict[str, Any]]:
         return self._objects(f"projections/{table}.jsonl")

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
-from ledger.database import WRITE_OPTION, take_writer_lock
+from ledger.database import WRITE_OPTION, keep_loaded, take_writer_lock
 from ledger.entry import LEDGER_ACTOR, Entry, SignedCommand, format_time
 from ledger.errors import LogError
 from ledger.logkeys import GENESIS_OP, KEY_ADD_OP, KEY_RETIRE_OP, Keyring, active_keys, apply_log_op
@@ -48,6 +48,7 @@ class LogWriter:
         self._last_time = self._read_last_time()
         self.pending: list[Entry] = []
         self._pending_ids: dict[tuple[str, str], Entry] = {}
+        self._absent: set[tuple[str, str]] = set()
 
     @property
     def size(self) -> int:
@@ -72,10 +73,19 @@ class LogWriter:
         return now if last is None or now >= last else last
 
     def find(self, actor: str, command_id: str) -> Entry | StoredEntry | None:
-        """The entry of an actor's command id, pending in this transaction or stored."""
-        if (actor, command_id) in self._pending_ids:
-            return self._pending_ids[(actor, command_id)]
-        return self.store._find(self.session, actor, command_id)
+        """The entry of an actor's command id, pending in this transaction or stored.
+
+        An id found absent stays absent until this transaction appends it: the writer holds the
+        log's lock, so the check before appending need not ask the database twice."""
+        key = (actor, command_id)
+        if key in self._pending_ids:
+            return self._pending_ids[key]
+        if key in self._absent:
+            return None
+        stored = self.store._find(self.session, actor, command_id)
+        if stored is None:
+            self._absent.add(key)
+        return stored
 
     def append(self, signed: SignedCommand) -> Entry:
         """Append a signed command as the next entry. The caller has checked it."""
@@ -85,6 +95,7 @@ class LogWriter:
         entry = Entry.create(seq=self.size, time=self._next_time(), signed=signed)
         self.pending.append(entry)
         self._pending_ids[key] = entry
+        self._absent.discard(key)
         return entry
 
     def append_ledger(self, command_id: str, ops: list[dict]) -> Entry:
@@ -150,7 +161,7 @@ class LogStore:
             with connection.begin():
                 take_writer_lock(connection)
                 with Session(bind=connection) as session:
-                    writer = LogWriter(store=self, session=session)
+                    writer = LogWriter(store=self, session=keep_loaded(session))
                     yield writer
                     writer.flush()
                     session.flush()

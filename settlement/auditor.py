@@ -61,10 +61,13 @@ class AuditReport:
         return asdict(self)
 
 
-def _check_chunk(entries: list[dict]) -> tuple[int, str] | None:
-    """Verify a chunk of entries' signatures; the first failure's seq and message, or None."""
-    for entry in entries:
+def _check_chunk(entries: list[tuple[dict, bytes]]) -> tuple[int, str] | None:
+    """Check a chunk of (entry, served leaf hash): each entry's JCS bytes hash to its leaf hash,
+    and its signature verifies. The first failure's seq and message, or None."""
+    for entry, served in entries:
         try:
+            if leaf_hash(entry) != served:
+                return entry["seq"], f"entry {entry['seq']}: its bytes do not hash to its leaf hash"
             verify_entry_signature(entry)
         except VerificationError as error:
             return entry["seq"], str(error)
@@ -72,13 +75,13 @@ def _check_chunk(entries: list[dict]) -> tuple[int, str] | None:
 
 
 class _Signatures:
-    """Entries' signatures checked on other cores while the main process replays.
+    """Entries' leaf hashes and signatures checked on other cores while the main process builds
+    the tree from the served leaf hashes and replays.
 
-    Entries are added in seq order, each before it is replayed, so a failure found here is never
-    later than the entry being replayed: it may be raised as soon as it is known. When something
-    else fails first, :meth:`first_failure` drains what is pending, because a bad signature at
-    an earlier seq is the first problem, and the more precise one (a forged command is named as
-    forged, not where its effects make a later entry fail to apply).
+    Entries are added in seq order. The first failure is kept, not raised: whoever checks entries
+    in other ways compares it with their own first problem, and the one at the earlier seq is the
+    audit's finding (so a forged command is named as forged, and not where its effects make a
+    later entry fail to apply).
     """
 
     def __init__(self, workers: int):
@@ -86,10 +89,13 @@ class _Signatures:
         self.pool = (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
                      if workers > 1 else None)
         self.pending: deque[Future] = deque()
-        self.chunk: list[dict] = []
+        self.chunk: list[tuple[dict, bytes]] = []
+        self.failure: VerificationError | None = None
 
-    def add(self, entry: dict) -> None:
-        self.chunk.append(entry)
+    def add(self, entry: dict, served_leaf_hash: bytes) -> None:
+        if self.failure is not None:
+            return  # later entries cannot hold the first failure
+        self.chunk.append((entry, served_leaf_hash))
         if len(self.chunk) >= CHUNK:
             self._submit()
 
@@ -98,42 +104,36 @@ class _Signatures:
         if not chunk:
             return
         if self.pool is None:
-            self._raise(_check_chunk(chunk))
+            self._record(_check_chunk(chunk))
             return
         self.pending.append(self.pool.submit(_check_chunk, chunk))
         while len(self.pending) > 4 * self.workers:  # bounded memory
-            self._raise(self.pending.popleft().result())
+            self._record(self.pending.popleft().result())
 
-    def finish(self) -> None:
-        """Check whatever is left; raise the first failure."""
+    def _record(self, failure: tuple[int, str] | None) -> None:
+        if failure is not None and self.failure is None:
+            self.failure = VerificationError(failure[1], seq=failure[0])
+
+    def first_failure(self) -> VerificationError | None:
+        """Check whatever is left; the first bad signature, or None."""
         if not self.pending:  # a few entries only: not worth starting processes
             chunk, self.chunk = self.chunk, []
-            self._raise(_check_chunk(chunk))
+            self._record(_check_chunk(chunk) if chunk else None)
         self._submit()
         while self.pending:
-            self._raise(self.pending.popleft().result())
+            self._record(self.pending.popleft().result())
+        return self.failure
 
-    def first_failure(self) -> "_SignatureFailure | None":
-        try:
-            self.finish()
-        except _SignatureFailure as failure:
+    def earlier(self, error: VerificationError | None) -> VerificationError | None:
+        """Of ``error`` and the first bad signature, the one at the earlier seq."""
+        failure = self.first_failure()
+        if failure is not None and (error is None or error.seq is None or failure.seq <= error.seq):
             return failure
-        return None
+        return error
 
     def close(self) -> None:
         if self.pool:
             self.pool.shutdown(cancel_futures=True)
-
-    @staticmethod
-    def _raise(failure: tuple[int, str] | None) -> None:
-        if failure:
-            raise _SignatureFailure(failure[1], seq=failure[0])
-
-
-class _SignatureFailure(VerificationError):
-    def __init__(self, message: str, *, seq: int):
-        super().__init__(message)
-        self.seq = seq
 
 
 def _trusted(source, trusted_keys: list[str] | None) -> list[str]:
@@ -172,23 +172,22 @@ def _checked_entries(source, checkpoints: list[Checkpoint], report: AuditReport,
         report.entries_checked = seq
         if not isinstance(item, dict) or item.get("seq") != seq:
             found = item.get("seq") if isinstance(item, dict) else item
-            raise VerificationError(f"entry {seq}: missing; the source gives seq {found!r} next")
+            raise VerificationError(f"entry {seq}: missing; the source gives seq {found!r} next", seq=seq)
         entry = item.get("entry")
         try:
-            digest = leaf_hash(entry)
             served = b64decode(item.get("leaf_hash", ""))
-        except (VerificationError, ValueError) as error:
-            raise VerificationError(f"entry {seq}: {error}") from None
-        if served != digest or entry.get("seq") != seq:
-            raise VerificationError(f"entry {seq}: its bytes do not hash to its leaf hash")
-        _, frontier = merkle.extend(frontier, [(seq, digest)])
+        except ValueError as error:
+            raise VerificationError(f"entry {seq}: its leaf hash: {error}", seq=seq) from None
+        if not isinstance(entry, dict) or entry.get("seq") != seq:
+            raise VerificationError(f"entry {seq}: its bytes do not hash to its leaf hash", seq=seq)
+        signatures.add(entry, served)  # the served hash is checked against the entry there
+        _, frontier = merkle.extend(frontier, [(seq, served)])
         while pending and pending[0].size == seq + 1:
             checkpoint = pending.popleft()
             if fold([h for _, h in frontier]) != checkpoint.root:
                 raise VerificationError(f"checkpoint of size {checkpoint.size}: its root is not the tree of "
-                                        f"entries 0..{seq}: history was rewritten at or before seq {seq}")
+                                        f"entries 0..{seq}: history was rewritten at or before seq {seq}", seq=seq)
             report.checkpoints_checked += 1
-        signatures.add(entry)
         if progress and seq % 1000 == 0:
             progress("entries", seq, total)
         yield entry
@@ -252,15 +251,13 @@ def _replay(source, engine, checkpoints: list[Checkpoint], report: AuditReport, 
     try:
         entries = _checked_entries(source, checkpoints, report, signatures, progress)
         replay(entries, engine=engine, apply=apply_audited, check_signatures=False)
-        signatures.finish()
-    except _SignatureFailure as failure:
-        report.entries_checked = failure.seq
-        raise
-    except VerificationError as error:
-        earlier = signatures.first_failure()
-        if earlier is not None:
-            report.entries_checked = earlier.seq
-            raise earlier from None
+        error = None
+    except VerificationError as raised:
+        error = raised
+    error = signatures.earlier(error)
+    if error is not None:
+        if error.seq is not None:
+            report.entries_checked = error.seq
         raise error
 
 
@@ -303,11 +300,12 @@ def audit_since(source, kept_checkpoint: str, *, trusted_keys: list[str] | None 
             else:
                 verify_consistency(old.size, new.size, proof, old.root, new.root)
                 _check_new_leaves(source, old, new, proof, report, signatures, periods)
-            signatures.finish()
-        except _SignatureFailure:
-            raise
-        except VerificationError as error:
-            raise signatures.first_failure() or error from None
+            error = None
+        except VerificationError as raised:
+            error = raised
+        error = signatures.earlier(error)
+        if error is not None:
+            raise error
         report.checkpoints_checked = 2
         report.ok = True
     except VerificationError as error:
@@ -326,22 +324,22 @@ def _new_entries(source, start: int, stop: int, report: AuditReport, signatures:
     for item in islice(source.entries(start), stop - start):
         entry = item.get("entry") if isinstance(item, dict) else None
         if not isinstance(entry, dict) or item.get("seq") != seq or entry.get("seq") != seq:
-            raise VerificationError(f"entry {seq}: missing or out of order")
+            raise VerificationError(f"entry {seq}: missing or out of order", seq=seq)
         try:
             digest = leaf_hash(entry)
             served = b64decode(item.get("leaf_hash", ""))
         except (VerificationError, ValueError) as error:
-            raise VerificationError(f"entry {seq}: {error}") from None
+            raise VerificationError(f"entry {seq}: {error}", seq=seq) from None
         if served != digest:
-            raise VerificationError(f"entry {seq}: its bytes do not hash to its leaf hash")
+            raise VerificationError(f"entry {seq}: its bytes do not hash to its leaf hash", seq=seq)
         if seq >= report.since:
             _check_key_period(entry, periods)
-            signatures.add(entry)
+            signatures.add(entry, digest)
             report.entries_checked += 1
         yield seq, digest
         seq += 1
     if seq != stop:
-        raise VerificationError(f"entries {seq}..{stop - 1} are missing")
+        raise VerificationError(f"entries {seq}..{stop - 1} are missing", seq=seq)
 
 
 def _check_new_leaves(source, old: Checkpoint, new: Checkpoint, proof: list[bytes], report: AuditReport,
@@ -351,7 +349,7 @@ def _check_new_leaves(source, old: Checkpoint, new: Checkpoint, proof: list[byte
     for (start, end), expected in zip(consistency_ranges(old.size, new.size), proof):
         if start >= old.size and fold_range(leaves, start - old.size, end - old.size) != expected:
             raise VerificationError(f"entries {start}..{end - 1} are not the ones the checkpoint of size "
-                                    f"{new.size} commits to")
+                                    f"{new.size} commits to", seq=start)
 
 
 def _check_whole_tree(source, old: Checkpoint, new: Checkpoint, report: AuditReport, signatures: _Signatures,
@@ -362,7 +360,7 @@ def _check_whole_tree(source, old: Checkpoint, new: Checkpoint, report: AuditRep
         _, frontier = merkle.extend(frontier, [(seq, digest)])
         if seq + 1 == old.size and fold([h for _, h in frontier]) != old.root:
             raise VerificationError(f"the kept checkpoint of size {old.size} is not the tree of the source's "
-                                    f"entries 0..{old.size - 1}: the log forked or was rewritten")
+                                    f"entries 0..{old.size - 1}: the log forked or was rewritten", seq=old.size - 1)
     if fold([h for _, h in frontier]) != new.root:
         raise VerificationError(f"checkpoint of size {new.size}: its root is not the tree of entries "
                                 f"0..{new.size - 1}")
@@ -387,4 +385,5 @@ def _check_key_period(entry: dict, periods: dict[str, list[dict]]) -> None:
             valid = period["from_seq"] <= seq and (period["until_seq"] is None or seq < period["until_seq"])
         if period["key"] == entry["key"] and valid:
             return
-    raise VerificationError(f"entry {seq}: {entry['key'].split('+')[0]} was not {actor}'s key at seq {seq}")
+    raise VerificationError(f"entry {seq}: {entry['key'].split('+')[0]} was not {actor}'s key at seq {seq}",
+                            seq=seq)
