@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -23,6 +23,10 @@ from ledger.errors import LogError
 from ledger.logkeys import GENESIS_OP, KEY_ADD_OP, KEY_RETIRE_OP, Keyring, active_keys, apply_log_op
 from ledger.models import LogEntry, StoredCheckpoint, TreeNode, node_id
 from ledger.note import sign_note
+
+_MAX_SEQ = select(func.max(LogEntry.seq))
+_NODES = select(TreeNode.id, TreeNode.hash).where(TreeNode.id.in_(bindparam("ids", expanding=True)))
+"""The tree's hot reads, built once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +207,16 @@ class LogStore:
         with Session(self.engine) as session:
             yield session
 
+    @contextmanager
+    def _tree_reader(self) -> Iterator[Connection]:
+        """A bare connection for the hot reads of the tree (sizes, nodes): proofs are served on
+        every request, and an ORM session would cost more than the queries themselves."""
+        with self.engine.connect() as connection:
+            yield connection
+
     @staticmethod
-    def _size(session: Session) -> int:
-        last = session.exec(select(func.max(LogEntry.seq))).scalar_one()
+    def _size(session: Session | Connection) -> int:
+        last = session.execute(_MAX_SEQ).scalar_one()
         return 0 if last is None else last + 1
 
     @staticmethod
@@ -215,11 +226,11 @@ class LogStore:
         return None if row is None else LogStore._entries(session, row, 1)[0]
 
     @staticmethod
-    def _read_nodes(session: Session, nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
+    def _read_nodes(session: Session | Connection, nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
         wanted = {node_id(*node): node for node in nodes}
         if not wanted:
             return {}
-        rows = session.exec(select(TreeNode.id, TreeNode.hash).where(TreeNode.id.in_(wanted))).all()
+        rows = session.execute(_NODES, {"ids": list(wanted)}).all()
         found = {wanted[row.id]: bytes(row.hash) for row in rows}
         if len(found) != len(wanted):
             missing = sorted(set(wanted.values()) - set(found))
@@ -249,15 +260,15 @@ class LogStore:
             raise LogError(f"there is no entry {seq}")
         return found[0]
 
-    def _reader_for(self, session: Session) -> merkle.NodeReader:
+    def _reader_for(self, session: Session | Connection) -> merkle.NodeReader:
         return lambda nodes: self._read_nodes(session, nodes)
 
     def root(self, size: int) -> bytes:
-        with self.reader() as session:
-            self._check_size(session, size)
-            return merkle.root(size, self._reader_for(session))
+        with self._tree_reader() as connection:
+            self._check_size(connection, size)
+            return merkle.root(size, self._reader_for(connection))
 
-    def _check_size(self, session: Session, size: int) -> int:
+    def _check_size(self, session: Session | Connection, size: int) -> int:
         current = self._size(session)
         if size < 0:
             raise LogError(f"tree size {size} is negative")
@@ -266,19 +277,19 @@ class LogStore:
         return current
 
     def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
-        with self.reader() as session:
-            self._check_size(session, size)
+        with self._tree_reader() as connection:
+            self._check_size(connection, size)
             if not 0 <= seq < size:
                 raise LogError(f"seq {seq} is not in the tree of size {size}")
-            return merkle.inclusion_proof(seq, size, self._reader_for(session))
+            return merkle.inclusion_proof(seq, size, self._reader_for(connection))
 
     def consistency_proof(self, first: int, second: int) -> list[bytes]:
-        with self.reader() as session:
-            self._check_size(session, second)
+        with self._tree_reader() as connection:
+            self._check_size(connection, second)
             if not 0 < first <= second:
                 raise LogError(f"no consistency proof from size {first} to size {second}: "
                                "the first size must be at least 1 and at most the second")
-            return merkle.consistency_proof(first, second, self._reader_for(session))
+            return merkle.consistency_proof(first, second, self._reader_for(connection))
 
     # -- checkpoints -----------------------------------------------------------------------
 

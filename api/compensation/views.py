@@ -57,7 +57,6 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import exists, false, func, select
 from sqlmodel import Session
 
@@ -67,9 +66,9 @@ from api.compensation.schemas import (AgreementPageSchema, AgreementSchema, Agre
                                       RunsQuery, StatementPageSchema, StatementSchema, StatementsQuery,
                                       SubmissionPageSchema, SubmissionSchema, SubmissionsQuery, SummaryQuery)
 from api.problems import Problem
+from api.reads import CNY_DECIMALS, ReadBlueprint, entry_facts, known_id, obligation_item
 from api.registry.paging import decode_cursor, encode_cursor, page
 from api.registry.scope import Scope
-from api.registry.views import _entry_facts, _known_id, _obligation
 from api.storage import get_store
 from contracts.clearing import POOLS
 from contracts.quantities import format_units
@@ -79,12 +78,11 @@ from ledger.projections import (Agreement, AgreementSignature, ClearingPayment, 
 from settlement.netting import net
 from settlement.periods import MONTH, YEAR
 
-blp = Blueprint("compensation", __name__, url_prefix="/v1",
+blp = ReadBlueprint("compensation", __name__, url_prefix="/v1",
                 description="Reads of watershed compensation (agreements, monitoring, statements) and of "
                             "clearing between provinces (obligation summary, runs, overdue runs). Scoped by "
                             "role and province.")
 
-CNY_DECIMALS = 2
 POOL_READERS = {role: pool for pool, role in POOLS.items()}
 """The pool each provincial role reads: finance bureaus compensation, exchanges trade."""
 
@@ -92,27 +90,6 @@ POOL_READERS = {role: pool for pool, role in POOLS.items()}
 def _now() -> datetime:
     """The clock of the overdue report (a function, so tests can move it)."""
     return datetime.now(UTC)
-
-
-@blp.before_request
-def _authenticate() -> None:
-    """Every read needs a valid token: a 401 before anything else is looked at."""
-    Scope.current()
-
-
-def _query(schema):
-    """Query parameters: unknown ones are refused, every error is a 400 problem."""
-    return blp.arguments(schema, location="query", unknown="raise", error_status_code=400)
-
-
-def _errors(*statuses: int):
-    names = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 404: "NOT_FOUND"}
-
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, response=names[status])(view)
-        return view
-    return decorate
 
 
 def _money(fen: int) -> str:
@@ -276,7 +253,7 @@ def _signatures(session: Session, agreement_id: str) -> dict[int, list[Agreement
 
 
 def _visible_agreement(reader: Reader, agreement_id: str) -> list[Agreement]:
-    _known_id(agreement_id, "UNKNOWN_AGREEMENT", "agreement")
+    known_id(agreement_id, "UNKNOWN_AGREEMENT", "agreement")
     if not reader.sees_agreement(agreement_id):
         raise Problem(404, "UNKNOWN_AGREEMENT", f"there is no agreement {agreement_id!r}")
     return reader.book.versions[agreement_id]
@@ -284,9 +261,9 @@ def _visible_agreement(reader: Reader, agreement_id: str) -> list[Agreement]:
 
 @blp.route("/agreements")
 class Agreements(MethodView):
-    @_query(AgreementsQuery)
+    @blp.query(AgreementsQuery)
     @blp.response(200, AgreementPageSchema)
-    @_errors(400, 401)
+    @blp.errors(400, 401)
     def get(self, query: dict):
         """Compensation agreements by id, each with its versions; ``?status=active`` for those
         with an active version, ``?party=SC`` for those a province is a party to."""
@@ -315,7 +292,7 @@ class Agreements(MethodView):
 @blp.route("/agreements/<agreement_id>")
 class AgreementDetail(MethodView):
     @blp.response(200, AgreementSchema)
-    @_errors(401, 404)
+    @blp.errors(401, 404)
     def get(self, agreement_id: str):
         """An agreement with every version: status, digest, term, period, who proposed it at
         which seq, when it became active, the parties' signatures and the document itself."""
@@ -333,7 +310,7 @@ class AgreementDetail(MethodView):
 @blp.route("/agreements/<agreement_id>/versions/<version>")
 class AgreementVersionDetail(MethodView):
     @blp.response(200, AgreementVersionSchema)
-    @_errors(400, 401, 404)
+    @blp.errors(400, 401, 404)
     def get(self, agreement_id: str, version: str):
         """One version of an agreement."""
         if not (version.isascii() and version.isdigit()) or len(version) > 9 or int(version) < 1:
@@ -367,19 +344,19 @@ def _statement(statement: Statement, time: str | None) -> dict:
 
 
 def _statement_detail(session: Session, statement: Statement) -> dict:
-    facts = _entry_facts(session, [statement.seq])
+    facts = entry_facts(session, [statement.seq])
     obligations = session.execute(select(Obligation).where(Obligation.source_seq == statement.seq,
                                                         Obligation.pool == "compensation")).scalars().all()
     obligations = sorted(obligations, key=lambda o: int(o.id.rsplit("-", 1)[1]))
     return {**_statement(statement, facts.get(statement.seq, {}).get("time")),
-            "obligations": [_obligation(o) for o in obligations], "statement": json.loads(statement.body)}
+            "obligations": [obligation_item(o) for o in obligations], "statement": json.loads(statement.body)}
 
 
 @blp.route("/agreements/<agreement_id>/statements")
 class AgreementStatements(MethodView):
-    @_query(StatementsQuery)
+    @blp.query(StatementsQuery)
     @blp.response(200, StatementPageSchema)
-    @_errors(400, 401, 404)
+    @blp.errors(400, 401, 404)
     def get(self, query: dict, agreement_id: str):
         """The agreement's settlement statements by period, then seq (each superseded statement
         right before the one superseding it); ``?current=true`` for those in force only."""
@@ -395,7 +372,7 @@ class AgreementStatements(MethodView):
                                             else Statement.superseded_by.is_not(None))
 
             def render(rows):
-                facts = _entry_facts(session, [r[0].seq for r in rows])
+                facts = entry_facts(session, [r[0].seq for r in rows])
                 return [_statement(s, facts.get(s.seq, {}).get("time")) for (s,) in rows]
 
             return page(session, statement, order=[Statement.period, Statement.seq], shape=[str, int], query=query,
@@ -405,7 +382,7 @@ class AgreementStatements(MethodView):
 @blp.route("/agreements/<agreement_id>/statements/<period>")
 class PeriodStatement(MethodView):
     @blp.response(200, PeriodStatementSchema)
-    @_errors(400, 401, 404)
+    @blp.errors(400, 401, 404)
     def get(self, agreement_id: str, period: str):
         """The statement in force for a period (YYYY-MM or YYYY, as the agreement is settled),
         with the statements of that period it superseded, oldest first."""
@@ -425,7 +402,7 @@ class PeriodStatement(MethodView):
             if current is None:
                 raise Problem(404, "UNKNOWN_STATEMENT", f"there is no statement of {agreement_id} for {period}")
             history = [s for s in rows if s.id != current.id]
-            facts = _entry_facts(session, [s.seq for s in history])
+            facts = entry_facts(session, [s.seq for s in history])
             return {**_statement_detail(session, current),
                     "history": [{"id": s.id, "seq": s.seq, "time": facts.get(s.seq, {}).get("time"),
                                  "supersedes": s.supersedes, "superseded_by": s.superseded_by,
@@ -435,11 +412,11 @@ class PeriodStatement(MethodView):
 @blp.route("/statements/<statement_id>")
 class StatementDetail(MethodView):
     @blp.response(200, StatementSchema)
-    @_errors(401, 404)
+    @blp.errors(401, 404)
     def get(self, statement_id: str):
         """A statement exactly as appended, with its seq, the statement it supersedes, the one
         superseding it, and the obligations it created."""
-        _known_id(statement_id, "UNKNOWN_STATEMENT", "statement")
+        known_id(statement_id, "UNKNOWN_STATEMENT", "statement")
         with get_store().reader() as session:
             statement = session.get(Statement, statement_id)
             if statement is None or statement.version not in _reader(session).statement_versions(statement.agreement):
@@ -460,9 +437,9 @@ def _submission(submission: MonitoringSubmission, time: str | None, samples: lis
 
 @blp.route("/monitoring/submissions")
 class Submissions(MethodView):
-    @_query(SubmissionsQuery)
+    @blp.query(SubmissionsQuery)
     @blp.response(200, SubmissionPageSchema)
-    @_errors(400, 401)
+    @blp.errors(400, 401)
     def get(self, query: dict):
         """Monitoring submissions in log order; ``?current=true`` hides those replaced by a
         correction (what settlement uses)."""
@@ -478,7 +455,7 @@ class Submissions(MethodView):
                                             else MonitoringSubmission.superseded_by.is_not(None))
 
             def render(rows):
-                facts = _entry_facts(session, [r[0].seq for r in rows])
+                facts = entry_facts(session, [r[0].seq for r in rows])
                 return [_submission(s, facts.get(s.seq, {}).get("time")) for (s,) in rows]
 
             return page(session, statement, order=[MonitoringSubmission.seq, MonitoringSubmission.id],
@@ -488,17 +465,17 @@ class Submissions(MethodView):
 @blp.route("/monitoring/submissions/<submission_id>")
 class SubmissionDetail(MethodView):
     @blp.response(200, SubmissionSchema)
-    @_errors(401, 404)
+    @blp.errors(401, 404)
     def get(self, submission_id: str):
         """A submission with its samples, the submission it corrects and the correction that
         replaced it, if any."""
-        _known_id(submission_id, "UNKNOWN_SUBMISSION", "submission")
+        known_id(submission_id, "UNKNOWN_SUBMISSION", "submission")
         with get_store().reader() as session:
             submission = session.get(MonitoringSubmission, submission_id)
             sections = _reader(session).sections() if submission is not None else set()
             if submission is None or (sections is not None and submission.section not in sections):
                 raise Problem(404, "UNKNOWN_SUBMISSION", f"there is no submission {submission_id!r}")
-            time = _entry_facts(session, [submission.seq]).get(submission.seq, {}).get("time")
+            time = entry_facts(session, [submission.seq]).get(submission.seq, {}).get("time")
         samples = json.loads(submission.samples)
         return {**_submission(submission, time, samples), "samples": samples}
 
@@ -508,9 +485,9 @@ class SubmissionDetail(MethodView):
 
 @blp.route("/obligations/summary")
 class ObligationSummary(MethodView):
-    @_query(SummaryQuery)
+    @blp.query(SummaryQuery)
     @blp.response(200, ObligationPairPageSchema)
-    @_errors(400, 401)
+    @blp.errors(400, 401)
     def get(self, query: dict):
         """For every pair of accounts with open obligations in a pool: the gross each way and
         the net payment (:func:`settlement.netting.net`), which is what a clearing run of the
@@ -595,9 +572,9 @@ def _runs(session: Session, reader: Reader, runs: list[ClearingRun]) -> list[dic
 
 @blp.route("/clearing/runs")
 class ClearingRuns(MethodView):
-    @_query(RunsQuery)
+    @blp.query(RunsQuery)
     @blp.response(200, RunPageSchema)
-    @_errors(400, 401)
+    @blp.errors(400, 401)
     def get(self, query: dict):
         """Clearing runs in log order with their gross totals and net payments, each payment's
         confirmations by side; ``?status=pending`` for runs with a payment still waiting."""
@@ -615,11 +592,11 @@ class ClearingRuns(MethodView):
 @blp.route("/clearing/runs/<run_id>")
 class ClearingRunDetail(MethodView):
     @blp.response(200, RunSchema)
-    @_errors(401, 404)
+    @blp.errors(401, 404)
     def get(self, run_id: str):
         """A clearing run: the obligations it covers, the gross totals both ways, and the net
         payments with payer, payee, amount, who confirmed for each side and the settling seq."""
-        _known_id(run_id, "UNKNOWN_CLEARING_RUN", "clearing run")
+        known_id(run_id, "UNKNOWN_CLEARING_RUN", "clearing run")
         with get_store().reader() as session:
             reader = _reader(session)
             run = session.execute(_visible_runs(reader, select(ClearingRun).where(ClearingRun.id == run_id))
@@ -629,14 +606,14 @@ class ClearingRunDetail(MethodView):
             obligations = session.execute(reader.scope.restrict(
                 select(Obligation).where(Obligation.clearing == run.id), Obligation.debtor, Obligation.creditor)
                 .order_by(Obligation.source_seq, Obligation.id)).scalars().all()
-            return {**_runs(session, reader, [run])[0], "obligations": [_obligation(o) for o in obligations]}
+            return {**_runs(session, reader, [run])[0], "obligations": [obligation_item(o) for o in obligations]}
 
 
 @blp.route("/clearing/overdue")
 class OverdueRuns(MethodView):
-    @_query(OverdueQuery)
+    @blp.query(OverdueQuery)
     @blp.response(200, OverdueRunPageSchema)
-    @_errors(400, 401)
+    @blp.errors(400, 401)
     def get(self, query: dict):
         """Runs still pending (a payment not confirmed by both sides) more than
         ``clearing_overdue_days`` after they were appended, in log order."""

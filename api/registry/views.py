@@ -44,11 +44,11 @@ import json
 import re
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from api.problems import Problem
+from api.reads import CNY_DECIMALS, ReadBlueprint, entry_facts, known_id, obligation_item
 from api.registry.paging import page
 from api.registry.schemas import (AccountDetailSchema, AccountPageSchema, AccountsQuery, AssetPageSchema,
                                   AssetSchema, AssetsQuery, HistoryQuery, HoldPageSchema, HoldsQuery,
@@ -60,70 +60,25 @@ from api.storage import get_store
 from contracts.context import is_serialised
 from contracts.instruments import INSTRUMENTS
 from contracts.quantities import format_units
-from ledger.models import LogEntry
 from ledger.projections import (Account, Asset, Balance, Hold, Obligation, Posting, Principal, PrincipalKey,
                                 Reversal, SerialBlock, SerialMove, Trade)
 
-blp = Blueprint("registry", __name__, url_prefix="/v1",
+blp = ReadBlueprint("registry", __name__, url_prefix="/v1",
                 description="Reads of the registry: accounts, balances, assets, serials, trades, holds, "
                             "obligations, principals. Scoped to the caller's province.")
 
-CNY_DECIMALS = 2
 _SERIAL = re.compile(r"[0-9]{1,19}")
-
-
-@blp.before_request
-def _authenticate() -> None:
-    """Every read needs a valid token: a 401 before anything else is looked at."""
-    Scope.current()
-
-
-def _query(schema):
-    """Query parameters: unknown ones are refused, every error is a 400 problem."""
-    return blp.arguments(schema, location="query", unknown="raise", error_status_code=400)
-
-
-def _errors(*statuses: int):
-    names = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND"}
-
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, response=names[status])(view)
-        return view
-    return decorate
-
-
-def _known_id(value: str, code: str, what: str) -> str:
-    """A path id that cannot be in the ledger (too long, control characters) is simply unknown;
-    it never reaches the database (PostgreSQL refuses NUL characters in text)."""
-    if len(value) > 120 or not value.isprintable():
-        raise Problem(404, code, f"there is no {what} {value[:120]!r}")
-    return value
 
 
 # -- shared look-ups ---------------------------------------------------------------------------
 
 
 def _visible_account(session: Session, scope: Scope, account_id: str) -> Account:
-    _known_id(account_id, "UNKNOWN_ACCOUNT", "account")
+    known_id(account_id, "UNKNOWN_ACCOUNT", "account")
     account = session.get(Account, account_id)
     if account is None or not scope.sees_account(account.id):
         raise Problem(404, "UNKNOWN_ACCOUNT", f"there is no account {account_id!r}")
     return account
-
-
-def _entry_facts(session: Session, seqs) -> dict[int, dict]:
-    """Time, actor and op names of entries, read from their leaves: one query per page."""
-    wanted = sorted(set(seqs))
-    if not wanted:
-        return {}
-    facts = {}
-    for seq, leaf in session.execute(select(LogEntry.seq, LogEntry.leaf).where(LogEntry.seq.in_(wanted))):
-        entry = json.loads(bytes(leaf))
-        ops = entry.get("command", {}).get("ops", [])
-        facts[seq] = {"time": entry.get("time"), "actor": entry.get("command", {}).get("actor"),
-                      "ops": [op.get("op") if isinstance(op, dict) else None for op in ops]}
-    return facts
 
 
 def _asset_totals(session: Session, asset_ids: list[str]) -> dict[str, dict[str, int]]:
@@ -189,13 +144,6 @@ def _hold(hold: Hold, decimals: int | None) -> dict:
             "released_seq": hold.released_seq, "open": hold.released_seq is None}
 
 
-def _obligation(obligation: Obligation) -> dict:
-    return {"id": obligation.id, "pool": obligation.pool, "debtor": obligation.debtor,
-            "creditor": obligation.creditor, "amount": format_units(obligation.amount, CNY_DECIMALS),
-            "source_seq": obligation.source_seq, "created_at": getattr(obligation, "created_at", None) or None,
-            "status": obligation.status, "clearing": obligation.clearing}
-
-
 def _principals(session: Session, principals: list[Principal]) -> list[dict]:
     names = [p.name for p in principals]
     keys: dict[str, list[dict]] = {name: [] for name in names}
@@ -214,9 +162,9 @@ def _principals(session: Session, principals: list[Principal]) -> list[dict]:
 
 @blp.route("/accounts")
 class Accounts(MethodView):
-    @_query(AccountsQuery)
+    @blp.query(AccountsQuery)
     @blp.response(200, AccountPageSchema)
-    @_errors(401)
+    @blp.errors(401)
     def get(self, query: dict):
         """Accounts by id; a provincial principal sees its own province's only."""
         scope = Scope.current()
@@ -233,7 +181,7 @@ class Accounts(MethodView):
 @blp.route("/accounts/<account_id>")
 class AccountDetail(MethodView):
     @blp.response(200, AccountDetailSchema)
-    @_errors(401, 404)
+    @blp.errors(401, 404)
     def get(self, account_id: str):
         """An account with its balance of every asset it holds or held: total, available,
         frozen, pledged and held (by pending trades), as decimal strings."""
@@ -255,9 +203,9 @@ class AccountDetail(MethodView):
 
 @blp.route("/accounts/<account_id>/history")
 class AccountHistory(MethodView):
-    @_query(HistoryQuery)
+    @blp.query(HistoryQuery)
     @blp.response(200, PostingPageSchema)
-    @_errors(401, 404)
+    @blp.errors(401, 404)
     def get(self, query: dict, account_id: str):
         """The account's postings in log order, each a signed decimal string, with its entry's
         time, actor and op, and the entry that reversed it if any."""
@@ -271,7 +219,7 @@ class AccountHistory(MethodView):
 
             def render(rows):
                 seqs = [posting.seq for posting, _ in rows]
-                facts = _entry_facts(session, seqs)
+                facts = entry_facts(session, seqs)
                 reversed_by = dict(session.execute(select(Reversal.reversed_seq, Reversal.by_seq)
                                                    .where(Reversal.reversed_seq.in_(set(seqs)))).all()) if seqs else {}
                 items = []
@@ -294,9 +242,9 @@ class AccountHistory(MethodView):
 
 @blp.route("/assets")
 class Assets(MethodView):
-    @_query(AssetsQuery)
+    @blp.query(AssetsQuery)
     @blp.response(200, AssetPageSchema)
-    @_errors(401)
+    @blp.errors(401)
     def get(self, query: dict):
         """Assets by id with their totals; every principal sees every asset."""
         statement = select(Asset)
@@ -314,7 +262,7 @@ class Assets(MethodView):
 
 
 def _asset_or_404(session: Session, asset_id: str) -> Asset:
-    _known_id(asset_id, "UNKNOWN_ASSET", "asset")
+    known_id(asset_id, "UNKNOWN_ASSET", "asset")
     asset = session.get(Asset, asset_id)
     if asset is None:
         raise Problem(404, "UNKNOWN_ASSET", f"there is no asset {asset_id!r}")
@@ -324,7 +272,7 @@ def _asset_or_404(session: Session, asset_id: str) -> Asset:
 @blp.route("/assets/<asset_id>")
 class AssetDetail(MethodView):
     @blp.response(200, AssetSchema)
-    @_errors(401, 404)
+    @blp.errors(401, 404)
     def get(self, asset_id: str):
         """An asset with its attributes and totals: issued (net of reversals), outstanding
         (held by enterprises and individuals), surrendered, retired and expired."""
@@ -335,9 +283,9 @@ class AssetDetail(MethodView):
 
 @blp.route("/assets/<asset_id>/serials/<serial>")
 class SerialTrace(MethodView):
-    @_query(SerialQuery)
+    @blp.query(SerialQuery)
     @blp.response(200, SerialTraceSchema)
-    @_errors(401, 404)
+    @blp.errors(401, 404)
     def get(self, query: dict, asset_id: str, serial: str):
         """The trace of one serial of a carbon credit: every move of a block holding it, from
         its issuance on, in log order, and who holds it now."""
@@ -361,7 +309,7 @@ class SerialTrace(MethodView):
                 raise Problem(404, "UNKNOWN_SERIAL", f"serial {number} of {asset.id} is not held by any account")
 
             def render(rows):
-                facts = _entry_facts(session, [r[0].seq for r in rows])
+                facts = entry_facts(session, [r[0].seq for r in rows])
                 return [{"seq": m.seq, "n": m.n, "time": facts.get(m.seq, {}).get("time"), "kind": m.kind,
                          "from_account": m.from_account, "to_account": m.to_account,
                          "block": f"{asset.id}-{m.start}-{m.end}"} for (m,) in rows]
@@ -380,9 +328,9 @@ class SerialTrace(MethodView):
 
 @blp.route("/trades")
 class Trades(MethodView):
-    @_query(TradesQuery)
+    @blp.query(TradesQuery)
     @blp.response(200, TradePageSchema)
-    @_errors(401)
+    @blp.errors(401)
     def get(self, query: dict):
         """Trades in log order (``?status=pending`` for those waiting for the other province);
         a provincial principal sees those where its province is a party."""
@@ -402,11 +350,11 @@ class Trades(MethodView):
 @blp.route("/trades/<trade_id>")
 class TradeDetail(MethodView):
     @blp.response(200, TradeSchema)
-    @_errors(401, 404)
+    @blp.errors(401, 404)
     def get(self, trade_id: str):
         """One trade."""
         scope = Scope.current()
-        _known_id(trade_id, "UNKNOWN_TRADE", "trade")
+        known_id(trade_id, "UNKNOWN_TRADE", "trade")
         with get_store().reader() as session:
             row = session.execute(select(Trade, Asset.decimals).join(Asset, Asset.id == Trade.asset)
                                   .where(Trade.id == trade_id)).first()
@@ -431,9 +379,9 @@ def _holds(kind: str, query: dict) -> dict:
 
 @blp.route("/pledges")
 class Pledges(MethodView):
-    @_query(HoldsQuery)
+    @blp.query(HoldsQuery)
     @blp.response(200, HoldPageSchema)
-    @_errors(401)
+    @blp.errors(401)
     def get(self, query: dict):
         """Pledges (质押) in the order they were made; ``?open=true`` for those not released."""
         return _holds("pledge", query)
@@ -441,9 +389,9 @@ class Pledges(MethodView):
 
 @blp.route("/freezes")
 class Freezes(MethodView):
-    @_query(HoldsQuery)
+    @blp.query(HoldsQuery)
     @blp.response(200, HoldPageSchema)
-    @_errors(401)
+    @blp.errors(401)
     def get(self, query: dict):
         """Freezes (司法冻结) of quantities or of whole accounts (``asset`` null), in order."""
         return _holds("freeze", query)
@@ -451,9 +399,9 @@ class Freezes(MethodView):
 
 @blp.route("/obligations")
 class Obligations(MethodView):
-    @_query(ObligationsQuery)
+    @blp.query(ObligationsQuery)
     @blp.response(200, ObligationPageSchema)
-    @_errors(401)
+    @blp.errors(401)
     def get(self, query: dict):
         """What accounts owe each other for clearing between provinces, in log order; a
         provincial principal sees those where its province is debtor or creditor."""
@@ -465,7 +413,7 @@ class Obligations(MethodView):
         with get_store().reader() as session:
             return page(session, statement, order=[Obligation.source_seq, Obligation.id], shape=[int, str],
                         query=query, key=lambda row: [row[0].source_seq, row[0].id],
-                        render=lambda rows: [_obligation(r[0]) for r in rows])
+                        render=lambda rows: [obligation_item(r[0]) for r in rows])
 
 
 # -- principals --------------------------------------------------------------------------------
@@ -473,9 +421,9 @@ class Obligations(MethodView):
 
 @blp.route("/principals")
 class Principals(MethodView):
-    @_query(PrincipalsQuery)
+    @blp.query(PrincipalsQuery)
     @blp.response(200, PrincipalPageSchema)
-    @_errors(401, 403)
+    @blp.errors(401, 403)
     def get(self, query: dict):
         """Principals by name with their key periods (admin and auditor only)."""
         scope = Scope.current()
@@ -494,13 +442,13 @@ class Principals(MethodView):
 @blp.route("/principals/<name>")
 class PrincipalDetail(MethodView):
     @blp.response(200, PrincipalSchema)
-    @_errors(401, 403, 404)
+    @blp.errors(401, 403, 404)
     def get(self, name: str):
         """A principal with its keys and the seqs each signs for; anyone reads its own."""
         scope = Scope.current()
         if not scope.sees_all and name != scope.principal.name:
             raise Problem(403, "FORBIDDEN_ROLE", f"a {scope.principal.role} may read its own principal only")
-        _known_id(name, "UNKNOWN_PRINCIPAL", "principal")
+        known_id(name, "UNKNOWN_PRINCIPAL", "principal")
         with get_store().reader() as session:
             principal = session.get(Principal, name)
             if principal is None:

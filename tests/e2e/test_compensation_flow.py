@@ -554,7 +554,7 @@ def test_refusals_of_signatures_samples_and_monitors(world):
                             status=403, code="FORBIDDEN_PROVINCE")
     assert "gz-finance" in problem["detail"] and "GZ" in problem["detail"]
     # A bureau of a party that signed already (the proposal is Sichuan's signature).
-    world.refused("sc-finance", {"op": "agreement.sign", **key, "digest": digest}, status=422, code="ALREADY_SIGNED")
+    world.refused("sc-finance", {"op": "agreement.sign", **key, "digest": digest}, status=409, code="ALREADY_SIGNED")
     assert world.get(Agreement, (document["id"], 1)).status == "proposed"
     # A malformed digest (not 44 characters) is an invalid op naming the field.
     problem = world.refused("cq-finance", {"op": "agreement.sign", **key, "digest": "abc"},
