@@ -213,6 +213,7 @@ class StorePipeline:
         if self.profiler:
             self.profiler.enable()
         with self.store.writer() as writer:
+            writer.prefetch((c.actor, c.id) for c in batch)  # as POST /v1/commands/batch does
             for c in batch:
                 writer.append(c)
         if self.profiler:

@@ -26,7 +26,9 @@ from ledger.note import sign_note
 
 _MAX_SEQ = select(func.max(LogEntry.seq))
 _NODES = select(TreeNode.id, TreeNode.hash).where(TreeNode.id.in_(bindparam("ids", expanding=True)))
-"""The tree's hot reads, built once."""
+_STORED_IDS = select(LogEntry.command_id).where(LogEntry.actor == bindparam("actor"),
+                                                LogEntry.command_id.in_(bindparam("ids", expanding=True)))
+"""The hot reads of the tree and of command ids, built once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,22 @@ class LogWriter:
         if stored is None:
             self._absent.add(key)
         return stored
+
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Look up a batch's (actor, command id) pairs at once, before its commands are appended
+        one by one: the ids not in the log are remembered as absent, so neither :meth:`find` nor
+        :meth:`append` asks the database about them again. One query per actor and 500 ids."""
+        by_actor: dict[str, set[str]] = {}
+        for key in keys:
+            if key not in self._pending_ids and key not in self._absent:
+                by_actor.setdefault(key[0], set()).add(key[1])
+        for actor, wanted in by_actor.items():
+            ids = sorted(wanted)
+            stored: set[str] = set()
+            for start in range(0, len(ids), 500):
+                stored.update(self.session.execute(_STORED_IDS, {"actor": actor, "ids": ids[start:start + 500]})
+                              .scalars())
+            self._absent.update((actor, command_id) for command_id in wanted - stored)
 
     def append(self, signed: SignedCommand) -> Entry:
         """Append a signed command as the next entry. The caller has checked it."""

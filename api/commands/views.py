@@ -85,6 +85,13 @@ def _submit_one(writer: LogWriter, envelope: object, actor: str) -> Outcome:
     return outcome
 
 
+def _command_keys(envelopes: list, actor: str) -> list[tuple[str, str]]:
+    """The (actor, id) of each of the caller's commands in a batch, as far as they are well formed."""
+    commands = (e.get("command") for e in envelopes if isinstance(e, dict))
+    return [(actor, c["id"]) for c in commands
+            if isinstance(c, dict) and c.get("actor") == actor and isinstance(c.get("id"), str)]
+
+
 def _writer_errors(error: OperationalError) -> Problem:
     _log.warning("database busy", extra={"error_type": type(error.orig).__name__})
     return Problem(503, "UNAVAILABLE", "the ledger is busy; retry the same command, it is idempotent")
@@ -119,6 +126,7 @@ def post_batch():
     results = []
     try:
         with get_store().writer() as writer:
+            writer.prefetch(_command_keys(batch["commands"], principal.name))
             for envelope in batch["commands"]:
                 try:
                     outcome = _submit_one(writer, envelope, principal.name)

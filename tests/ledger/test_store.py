@@ -142,6 +142,31 @@ def test_the_database_refuses_a_second_entry_for_a_command_or_a_seq(store, engin
     assert rows(engine, "log_entries") == before
 
 
+def test_a_prefetched_batch_still_refuses_every_duplicate(store, actor):
+    """prefetch() looks a batch's ids up at once; ids already logged, or appended earlier in the
+    same transaction, are still refused, and a refused duplicate leaves the log as it was."""
+    append_batches(store, actor, [3])  # cmd-0, cmd-1, cmd-2
+    other = SigningKey.generate("cq-exchange")
+    size = store.size()
+    with store.writer() as writer:
+        writer.prefetch([("sc-exchange", "cmd-1"), ("sc-exchange", "new-1"), ("cq-exchange", "cmd-1")])
+        assert writer.find("sc-exchange", "cmd-1").seq == 2  # logged: found, not taken for absent
+        assert writer.find("sc-exchange", "new-1") is None
+        writer.append(signed_command(actor, "new-1"))
+        writer.append(signed_command(other, "cmd-1"))  # another actor's id of the same name
+        with pytest.raises(LogError, match="already in the log"):
+            writer.append(signed_command(actor, "new-1"))
+        with pytest.raises(LogError, match="already in the log"):
+            writer.append(signed_command(actor, "cmd-2"))
+    assert store.size() == size + 2
+    with store.writer() as writer:
+        writer.prefetch([("sc-exchange", "new-1"), ("cq-exchange", "cmd-1")])
+        for key in (actor, other):
+            with pytest.raises(LogError, match="already in the log"):
+                writer.append(signed_command(key, "new-1" if key is actor else "cmd-1"))
+    assert store.size() == size + 2
+
+
 # -- genesis -------------------------------------------------------------------------------
 
 
