@@ -2,16 +2,18 @@
 
 :func:`audit` reads a source (an export bundle or a server) once, streaming, and checks:
 
-1. every checkpoint's signatures (by the log keys the auditor trusts) and root;
-2. every entry: seqs 0, 1, 2… without a gap, its leaf hash recomputed from its JSON, the Merkle
-   tree over all of them, whose root at each checkpoint's size must be that checkpoint's root —
-   so all checkpoints are consistent with each other, being prefixes of the same entries;
-3. every actor's signature (in a process pool over every core) and that the key was the actor's
-   at that seq;
+1. every checkpoint's signatures (by the log keys the auditor trusts), one root per size (two
+   roots of one size are a fork), and one log;
+2. every entry: seqs 0, 1, 2… without a gap, and the Merkle tree over their leaf hashes, whose
+   root at each checkpoint's size must be that checkpoint's root — so all checkpoints are
+   consistent with each other, being prefixes of the same entries;
+3. every leaf hash recomputed from its entry's JSON, and every actor's signature, in a process
+   pool over every core; and that the key was the actor's at that seq;
 4. a replay from entry 0 with the contracts, recomputing every statement and clearing run, and
    a row-by-row comparison of every projection with the source's.
 
-Memory stays flat: entries stream through; the tree is kept as its O(log n) frontier.
+The first problem by seq is the one reported. Memory stays flat: entries stream through, the
+tree is kept as its O(log n) frontier, and at most a few chunks of entries wait for the pool.
 """
 
 import multiprocessing
@@ -65,12 +67,17 @@ def _check_chunk(entries: list[tuple[dict, bytes]]) -> tuple[int, str] | None:
     """Check a chunk of (entry, served leaf hash): each entry's JCS bytes hash to its leaf hash,
     and its signature verifies. The first failure's seq and message, or None."""
     for entry, served in entries:
+        seq = entry["seq"]
         try:
-            if leaf_hash(entry) != served:
-                return entry["seq"], f"entry {entry['seq']}: its bytes do not hash to its leaf hash"
+            digest = leaf_hash(entry)
+        except VerificationError as error:
+            return seq, f"entry {seq}: {error}"
+        if digest != served:
+            return seq, f"entry {seq}: its bytes do not hash to its leaf hash"
+        try:
             verify_entry_signature(entry)
         except VerificationError as error:
-            return entry["seq"], str(error)
+            return seq, str(error)
     return None
 
 
@@ -178,8 +185,10 @@ def _checked_entries(source, checkpoints: list[Checkpoint], report: AuditReport,
             served = b64decode(item.get("leaf_hash", ""))
         except ValueError as error:
             raise VerificationError(f"entry {seq}: its leaf hash: {error}", seq=seq) from None
-        if not isinstance(entry, dict) or entry.get("seq") != seq:
-            raise VerificationError(f"entry {seq}: its bytes do not hash to its leaf hash", seq=seq)
+        if not isinstance(entry, dict):
+            raise VerificationError(f"entry {seq}: not a JSON object", seq=seq)
+        if entry.get("seq") != seq:
+            raise VerificationError(f"entry {seq}: the entry says it is seq {entry.get('seq')!r}", seq=seq)
         signatures.add(entry, served)  # the served hash is checked against the entry there
         _, frontier = merkle.extend(frontier, [(seq, served)])
         while pending and pending[0].size == seq + 1:

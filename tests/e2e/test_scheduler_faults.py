@@ -34,7 +34,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 from support.registry import Registry, enterprise
-from support.scheduler import (SchedulerProcess, WaitTimeout, audit_replay, check_clearing, check_log,
+from support.scheduler import (SchedulerProcess, audit_replay, check_clearing, check_log,
                                check_statements, due_now, scheduler_env, wait_until)
 from support.server import run_cli
 
@@ -359,10 +359,6 @@ def test_two_schedulers_at_once_settle_and_clear_nothing_twice(make_ledger, tmp_
 
 
 
-@pytest.mark.xfail(strict=False, raises=WaitTimeout, reason=(
-    "bug: `ecoledger scheduler` initialises the database (Alembic upgrade, genesis) without the "
-    "writer lock; two started together on a fresh database race, and one dies with a traceback "
-    "(PostgreSQL: UniqueViolation pg_type_typname_nsp_index; SQLite: database is locked)"))
 def test_two_schedulers_started_together_on_a_fresh_database(database_url, tmp_path):
     """DESIGN.md: a second scheduler never breaks anything. On a database nobody has initialised
     yet, both schedulers run ``initialise`` (schema and genesis) at once; both must come up and
