@@ -165,3 +165,40 @@ def test_b64decode_accepts_only_str(value):
 @given(st.binary(max_size=100))
 def test_b64_round_trips(data):
     assert b64decode(b64encode(data)) == data
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.text() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.sampled_from([2**53 - 1, -(2**53 - 1), 2**53, 10**15, 10**16, 0.0, -0.0, 1e21, 5e-324]),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=5),
+    max_leaves=25)
+
+
+def _outcome(encode, value):
+    try:
+        return encode(value)
+    except Exception as error:  # the type of refusal must agree too
+        return type(error)
+
+
+@given(JSON_VALUES)
+def test_the_fast_path_writes_exactly_what_rfc8785_writes(value):
+    """canonical() uses the standard library's encoder where it agrees with JCS; whatever the
+    value (characters of every plane in keys and strings, integers beyond 2**53, floats), the
+    bytes — or the refusal — are the reference implementation's."""
+    import rfc8785
+
+    assert _outcome(canonical, value) == _outcome(rfc8785.dumps, value)
+
+
+@pytest.mark.parametrize("value", [
+    {"\U0001F600": 1, "\uFB33": 2},          # JCS orders by UTF-16 code units, Python by code points
+    {"a": 9007199254740992},                 # beyond the safe integers: refused by JCS
+    {"a": 1.0}, [1e21], {1: "x"}, ("t", 1),  # floats, a non-string key, a tuple
+    {"c": "\x00\x1f\x7f\u2028\"\\"},         # escapes
+])
+def test_values_where_the_standard_library_is_not_jcs_still_get_jcs(value):
+    import rfc8785
+
+    assert _outcome(canonical, value) == _outcome(rfc8785.dumps, value)
