@@ -444,16 +444,34 @@ def print_summary(result: dict, stream) -> None:
     console.print(f"overall: {ok(result['pass'])}")
 
 
+def emit(result: dict, as_json: bool, print_summary) -> None:
+    """The summary on stdout; with --json, the JSON document on stdout and the summary on stderr."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+        print_summary(result, sys.stderr)
+    else:
+        print_summary(result, sys.stdout)
+
+
+def discard(workdir: Path, *, keep: bool) -> None:
+    """Remove the run's temporary directory, unless --keep asked to keep it."""
+    if keep:
+        log(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def ledger_revision() -> str:
-    """The commit the ledger code was read from (and whether ledger/ has local changes)."""
+    """The commit the project's code was read from, and whether it had local changes."""
+    packages = ["ledger", "contracts", "settlement", "api"]
     try:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "ledger"],
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", *packages],
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return head + (" + local changes in ledger/" if dirty else "")
+    return head + (" + local changes" if dirty else "")
 
 
 def database_label(url: str) -> str:
@@ -552,18 +570,11 @@ def main(argv: list[str] | None = None) -> int:
         result["pass"] = (result["ratio_ok"]
                           and proofs["inclusion"]["median_ms"] <= MEDIAN_TARGET_MS
                           and proofs["consistency"]["median_ms"] <= MEDIAN_TARGET_MS)
-        if args.json:
-            print(json.dumps(result, indent=2))
-            print_summary(result, sys.stderr)
-        else:
-            print_summary(result, sys.stdout)
+        emit(result, args.json, print_summary)
         engine.dispose()
         return 0
     finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        discard(workdir, keep=args.keep)
 
 
 if __name__ == "__main__":
