@@ -10,7 +10,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.orm import Session
+from sqlmodel import Session
 
 WRITE_OPTION = "ecoledger_write"
 """Execution option that marks a connection as the log's writer."""
@@ -75,31 +75,37 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def keep_loaded(session: Session) -> Session:
-    """Hold every object ``session`` loads or stores until its transaction ends.
+class HoldingSession(Session):
+    """A session that holds every object it loads or stores until its transaction ends.
 
     SQLAlchemy's identity map holds objects weakly, so an account or balance that one op reads
     and drops is read again from the database by the next. Applying an entry reads the same
     accounts, assets and balances many times over; the writer and the replay keep them for the
     transaction instead (SQLAlchemy's "strong reference session" recipe). They are let go when
-    the transaction commits or rolls back, which bounds the memory of a long replay.
+    the transaction commits or rolls back, which bounds the memory of a long replay. The events
+    are listened to once, for the class.
     """
-    held: dict[int, object] = session.info.setdefault("ecoledger_held", {})  # by id(): models are unhashable
 
-    def hold(_session: Session, instance: object) -> None:
-        held[id(instance)] = instance
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.held: dict[int, object] = {}  # by id(): the models are unhashable
 
-    def let_go(_session: Session, instance: object) -> None:
-        held.pop(id(instance), None)
 
-    for name in ("loaded_as_persistent", "pending_to_persistent", "detached_to_persistent",
-                 "deleted_to_persistent"):
-        event.listen(session, name, hold)
-    for name in ("persistent_to_detached", "persistent_to_deleted", "persistent_to_transient"):
-        event.listen(session, name, let_go)
-    def end(_session: Session, transaction) -> None:
-        if transaction.parent is None:  # the transaction itself, not a savepoint
-            held.clear()
+def _hold(session: HoldingSession, instance: object) -> None:
+    session.held[id(instance)] = instance
 
-    event.listen(session, "after_transaction_end", end)
-    return session
+
+def _let_go(session: HoldingSession, instance: object) -> None:
+    session.held.pop(id(instance), None)
+
+
+def _end(session: HoldingSession, transaction) -> None:
+    if transaction.parent is None:  # the transaction itself, not a savepoint
+        session.held.clear()
+
+
+for _name in ("loaded_as_persistent", "pending_to_persistent", "detached_to_persistent", "deleted_to_persistent"):
+    event.listen(HoldingSession, _name, _hold)
+for _name in ("persistent_to_detached", "persistent_to_deleted", "persistent_to_transient"):
+    event.listen(HoldingSession, _name, _let_go)
+event.listen(HoldingSession, "after_transaction_end", _end)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session, SQLModel
 
-from ledger.database import keep_loaded
+from ledger.database import HoldingSession
 from ledger.entry import LEDGER_ACTOR, Entry, SignedCommand
 from ledger.errors import VerificationError
 from ledger.logkeys import LOG_OPS, apply_log_op
@@ -65,8 +65,7 @@ def replay(entries: Iterable[dict[str, Any]], *, engine: Engine, apply: Apply, c
     them is the earlier problem."""
     applied = 0
     batch: list[dict[str, Any]] = []
-    with Session(engine) as session:
-        keep_loaded(session)
+    with HoldingSession(engine) as session:
         try:
             for raw in entries:
                 expected = applied + len(batch)

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
-from ledger.database import WRITE_OPTION, keep_loaded, take_writer_lock
+from ledger.database import WRITE_OPTION, HoldingSession, take_writer_lock
 from ledger.entry import LEDGER_ACTOR, Entry, SignedCommand, format_time
 from ledger.errors import LogError
 from ledger.logkeys import GENESIS_OP, KEY_ADD_OP, KEY_RETIRE_OP, Keyring, active_keys, apply_log_op
@@ -182,8 +182,8 @@ class LogStore:
             connection.execution_options(**{WRITE_OPTION: True})
             with connection.begin():
                 take_writer_lock(connection)
-                with Session(bind=connection) as session:
-                    writer = LogWriter(store=self, session=keep_loaded(session))
+                with HoldingSession(bind=connection) as session:
+                    writer = LogWriter(store=self, session=session)
                     yield writer
                     writer.flush()
                     session.flush()

@@ -11,65 +11,13 @@ from urllib.parse import quote
 
 import pytest
 
+from support.reads import get, ok, problem, walk
 from support.registry import Registry, enterprise, standard_world
-
-PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
 def world(app):
     return standard_world(app)
-
-
-def get(client, url: str, who=None, **params):
-    headers = who.headers if who is not None else {}
-    response = client.get(url, headers=headers, query_string=params)
-    return response
-
-
-def ok(client, url: str, who, **params) -> dict:
-    response = get(client, url, who, **params)
-    assert response.status_code == 200, response.get_json()
-    body = response.get_json()
-    assert_no_floats(body)
-    return body
-
-
-def problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_json()
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["code"] == code, body
-    assert body["status"] == status
-    return body
-
-
-def assert_no_floats(value) -> None:
-    """Quantities are decimal strings: no JSON number in an answer is ever fractional."""
-    if isinstance(value, dict):
-        for item in value.values():
-            assert_no_floats(item)
-    elif isinstance(value, list):
-        for item in value:
-            assert_no_floats(item)
-    else:
-        assert not isinstance(value, float), value
-
-
-def walk(client, url: str, who, limit: int, **params) -> list[dict]:
-    """Every item of a list, page by page; checks each page's size and the last page's end."""
-    items, cursor, pages = [], None, 0
-    while True:
-        query = dict(params, limit=limit, **({"cursor": cursor} if cursor else {}))
-        body = ok(client, url, who, **query)
-        assert len(body["items"]) <= limit
-        items += body["items"]
-        pages += 1
-        cursor = body["next"]
-        if cursor is None:
-            return items
-        assert len(body["items"]) == limit, "only the last page may be short"
-        assert pages < 1000
 
 
 def balances(client, account: str, who) -> dict[str, dict]:
